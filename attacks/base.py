@@ -1,0 +1,55 @@
+"""The ``Attack`` base and the context the harness hands every attack."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import nn
+
+from harness.types import AttackResult, Key, Verification
+from tasks.base import Data, Recipe, Task
+
+
+@dataclass
+class AttackContext:
+    """Everything an attack may use. It never sees the owner's training set beyond ``attacker``.
+
+    ``scheme``/``owner_key`` are there for attacks that are generic over schemes
+    (piracy re-embeds with the same scheme; curves call ``verify_owner``), never
+    for scheme-specific branches.
+    """
+
+    task: Task
+    scheme: Any  # schemes.base.Scheme (typed loosely: attacks must not import schemes)
+    owner_key: Key
+    recipe: Recipe  # the owner's training recipe (piracy continues at its last lr)
+    attacker: Data  # the attacker's split (paper: 5,000 training images)
+    test: Data  # held-out data for measuring (never trained on)
+    seed: int
+    setting: str
+    device: torch.device
+    params: dict[str, Any] = field(default_factory=dict)
+    train_size: int = 0  # size of the owner's training set (for the last-lr computation)
+    extra: dict[str, Any] = field(default_factory=dict)  # harness-provided extras (e.g. "train" for extraction "all")
+
+    def verify_owner(self, model: nn.Module) -> Verification:
+        return self.scheme.verify(model, self.owner_key, self.task, self.test)
+
+
+class Attack(ABC):
+    """An attack on a watermarked model. ``settings`` name the variants the grid runs."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    summary: ClassVar[str] = ""
+    settings: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
+    default_settings: ClassVar[tuple[str, ...] | None] = None  # what `--attack X` runs (None: all)
+
+    def setting_names(self, profile: str) -> list[str]:
+        return list(self.default_settings or self.settings)
+
+    @abstractmethod
+    def run(self, victim: nn.Module, ctx: AttackContext) -> AttackResult:
+        """Attack a *copy* of the victim (the harness passes a copy) and report."""

@@ -1,0 +1,155 @@
+"""The one training loop. Schemes and attacks plug in through ``TrainHooks``; nobody else loops.
+
+Hot-loop rules: data live as tensors on the training device, batches are index
+slices, the loss is accumulated on the device (no ``.item()`` per step), bf16
+autocast on CUDA, no DataLoader workers for in-memory sets.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from harness.device import autocast, pick_device
+from harness.types import TrainHooks
+from tasks.base import Data, Recipe
+
+Callback = Callable[[int, int, nn.Module], "dict | None"]
+
+
+@dataclass
+class TrainLog:
+    epochs: int = 0
+    steps: int = 0
+    samples: int = 0  # original training samples seen (extras not counted)
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)  # mean loss per epoch
+    curve: list[dict] = field(default_factory=list)  # rows from callbacks / hooks
+    final_lr: float = 0.0
+    max_grad_norm: float = 0.0  # largest pre-clip global gradient norm seen (checks clipping)
+
+
+def progress_enabled() -> bool:
+    flag = os.environ.get("WMBENCH_PROGRESS")
+    return flag != "0" if flag is not None else sys.stderr.isatty()
+
+
+def make_optimizer(params: Iterable[nn.Parameter], recipe: Recipe) -> torch.optim.Optimizer:
+    params = list(params)
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}; known: sgd, adam")
+
+
+def train(
+    model: nn.Module,
+    data: Data,
+    recipe: Recipe,
+    *,
+    hooks: Sequence[TrainHooks] = (),
+    seed: int = 0,
+    device: torch.device | None = None,
+    params: Iterable[nn.Parameter] | None = None,
+    callback: Callback | None = None,
+    eval_every: int | None = None,
+    desc: str = "train",
+) -> TrainLog:
+    """Train ``model`` in place on ``data`` with ``recipe``; returns what it cost and the logged curve.
+
+    ``params`` restricts what is optimised (fine-tune last layer, transfer modes);
+    ``callback(epoch, step, model)`` runs after each epoch and every ``eval_every``
+    steps, and its dict becomes a curve row.
+    """
+    device = device or pick_device()
+    model.to(device)
+    if data.device != device:
+        data = data.to(device)
+    gen = torch.Generator().manual_seed(seed)
+    hook_gen = torch.Generator(device=device).manual_seed(seed + 1) if device.type == "cuda" else torch.Generator().manual_seed(seed + 1)
+    trainable = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+    for h in hooks:
+        trainable += h.setup(model)
+    opt = make_optimizer(trainable, recipe)
+    n, bs = len(data), recipe.batch_size
+    steps_per_epoch = math.ceil(n / bs)
+    total = recipe.epochs * steps_per_epoch
+    log = TrainLog()
+    clip = recipe.grad_clip
+    max_norm = torch.zeros((), device=device)
+    start = time.perf_counter()
+    step = 0
+    model.train()
+    bar = tqdm(range(recipe.epochs), desc=desc, unit="ep", leave=False, disable=not progress_enabled())
+    for epoch in bar:
+        perm = torch.randperm(n, generator=gen).to(device)
+        loss_sum = torch.zeros((), device=device)
+        for b in range(steps_per_epoch):
+            lr = recipe.lr_at(step, total)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            idx = perm[b * bs:(b + 1) * bs]
+            x, y = data.batch(idx)
+            xs, ys, ws = [x], [y], []
+            for h in hooks:
+                for extra in h.extra_batch(x, y, hook_gen):
+                    xs.append(extra.x)
+                    ys.append(extra.y)
+                    ws.append((len(extra.y), extra.weight))
+            x_all = torch.cat(xs) if len(xs) > 1 else x
+            y_all = torch.cat(ys) if len(ys) > 1 else y
+            with autocast(device):
+                logits = model(x_all)
+                if any(w != 1.0 for _, w in ws):
+                    weights = torch.cat([torch.ones(len(y), device=device)] +
+                                        [torch.full((k,), w, device=device) for k, w in ws])
+                    ce = F.cross_entropy(logits.float(), y_all, reduction="none")
+                    loss = (ce * weights).sum() / weights.sum()
+                else:
+                    loss = F.cross_entropy(logits.float(), y_all)
+                for h in hooks:
+                    extra_loss = h.extra_loss(model, x_all, y_all, logits)
+                    if extra_loss is not None:
+                        loss = loss + extra_loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip is not None:
+                norm = torch.nn.utils.clip_grad_norm_(trainable, clip)
+                max_norm = torch.maximum(max_norm, norm.detach())
+            opt.step()
+            loss_sum += loss.detach()
+            step += 1
+            log.samples += len(y)
+            if callback is not None and eval_every and step % eval_every == 0:
+                _log_row(log, callback(epoch, step, model), epoch, step, model)
+        log.losses.append(float(loss_sum) / steps_per_epoch)
+        for h in hooks:
+            row = h.on_epoch_end(model, epoch)
+            if row:
+                log.curve.append({"epoch": epoch + 1, "step": step, **row})
+        if callback is not None and not eval_every:
+            _log_row(log, callback(epoch, step, model), epoch, step, model)
+        bar.set_postfix(loss=f"{log.losses[-1]:.4f}")
+    for h in hooks:
+        h.teardown(model)
+    model.eval()
+    log.epochs, log.steps = recipe.epochs, step
+    log.seconds = time.perf_counter() - start
+    log.final_lr = recipe.lr_at(step, total)
+    log.max_grad_norm = float(max_norm)
+    return log
+
+
+def _log_row(log: TrainLog, row: dict | None, epoch: int, step: int, model: nn.Module) -> None:
+    if row:
+        log.curve.append({"epoch": epoch + 1, "step": step, **row})
+    model.train()
