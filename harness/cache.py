@@ -1,0 +1,49 @@
+"""Model cache keyed by everything that shaped a model; a changed setting never reuses a stale model."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from torch import nn
+
+from harness.errors import BadInput
+from harness.modelio import load_into, save_model
+
+TRAINER_VERSION = "1"  # bump when harness/trainer.py changes what a model becomes
+
+
+def cache_key(identity: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of the fully resolved identity (seed, epochs, ratios included)."""
+    blob = json.dumps({**identity, "trainer_version": TRAINER_VERSION}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+class ModelCache:
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.safetensors"
+
+    def get_or_train(self, identity: dict[str, Any], build: Callable[[], nn.Module],
+                     train: Callable[[nn.Module], dict[str, Any]]) -> tuple[nn.Module, dict[str, Any], bool]:
+        """Return (model, meta, was_cached). Training runs only on a miss; the file appears atomically."""
+        key = cache_key(identity)
+        path = self.path(key)
+        model = build()
+        if path.is_file() and path.with_suffix(".json").is_file():
+            try:
+                load_into(model, path)
+                meta = json.loads(path.with_suffix(".json").read_text())
+                return model, meta, True
+            except (BadInput, json.JSONDecodeError):
+                path.unlink(missing_ok=True)  # a corrupt entry is retrained, never trusted
+                model = build()
+        info = train(model)
+        meta = {"key": key, "identity": identity, **info}
+        save_model(model, path, meta)
+        return model, meta, False

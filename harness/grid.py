@@ -1,0 +1,287 @@
+"""The grid runner: expand task x scheme x attack x setting x seed, train each owner model once
+(cached), run attacks on copies, and store one atomic row per cell.
+
+A *job* is one owner model (task, arch, profile, scheme, seed) with all its attack
+cells, so parallel workers never train the same model twice. Finished cells are
+skipped, so a rerun of a finished grid loads nothing and trains nothing.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+from tqdm.auto import tqdm
+
+from harness.cache import ModelCache
+from harness.device import pick_device, seed_everything
+from harness.errors import BadInput
+from harness.evaluate import accuracy
+from harness.store import Store
+from harness.trainer import progress_enabled, train
+from harness.types import Key, Verification
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    arch: str
+    profile: str
+    scheme: str
+    attack: str
+    setting: str
+    seed: int
+
+    @property
+    def cell_id(self) -> str:
+        return "|".join(str(v) for v in asdict(self).values())
+
+    @property
+    def job(self) -> tuple[str, str, str, str, int]:
+        return (self.task, self.arch, self.profile, self.scheme, self.seed)
+
+
+@dataclass
+class GridSpec:
+    tasks: list[str]
+    schemes: list[str]
+    attacks: list[str]
+    profile: str = "smoke"
+    seeds: list[int] = field(default_factory=lambda: [0])
+    out: str = "runs/default"
+    arch: str | None = None
+    data_dir: str | None = None
+    resolution: int | None = None
+    settings: dict[str, list[str]] = field(default_factory=dict)  # attack -> settings (default: the attack's defaults)
+    attack_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # attack -> params
+    device: str | None = None
+    command: str = ""
+    cache_dir: str | None = None
+
+
+def code_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("wmbench")
+    except PackageNotFoundError:
+        v = "dev"
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        rev = ""
+    return f"{v}+{rev}" if rev else v
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu:{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+# ---------------------------------------------------------------- expansion
+
+def expand(spec: GridSpec) -> list[Cell]:
+    from attacks import get_attack
+    from schemes import SCHEMES
+
+    for name in spec.schemes:
+        SCHEMES.get(name)  # unknown names fail before any work
+    cells = []
+    for task in spec.tasks:
+        t = get_task_spec(task, spec.data_dir, spec.profile, spec.resolution)
+        arch = spec.arch or t.default_arch
+        for attack in spec.attacks:
+            a = get_attack(attack)
+            settings = spec.settings.get(attack) or a.setting_names(spec.profile)
+            for s in settings:
+                if s not in a.settings:
+                    raise BadInput(f"unknown setting {s!r} for attack {attack}; known: {', '.join(a.settings)}")
+            for scheme in spec.schemes:
+                for seed in spec.seeds:
+                    for setting in settings:
+                        cells.append(Cell(task, arch, spec.profile, scheme, attack, setting, seed))
+    return cells
+
+
+@lru_cache(maxsize=16)
+def get_task_spec(name: str, data_dir: str | None, profile: str, resolution: int | None):
+    """``name`` or ``name@a`` / ``name@b`` (the first / second half of the classes: transfer's offline split)."""
+    from tasks import get_task
+
+    base, _, half = name.partition("@")
+    task = get_task(base, data_dir=data_dir, profile=profile, resolution=resolution)
+    if not half:
+        return task
+    if half not in ("a", "b"):
+        raise BadInput(f"unknown class split {half!r} in task {name!r}; use {base}@a or {base}@b")
+    from tasks.classsplit import class_split
+
+    k = task.num_classes
+    classes = list(range(k // 2)) if half == "a" else list(range(k // 2, k))
+    return class_split(task, classes)
+
+
+def transfer_target(name: str, data_dir, profile, resolution):
+    base, _, half = name.partition("@")
+    return get_task_spec(f"{base}@{'a' if half == 'b' else 'b'}", data_dir, profile, resolution)
+
+
+# ---------------------------------------------------------------- one job
+
+class JobRunner:
+    """Runs the cells of one owner model in this process; data and models stay on ``device``."""
+
+    def __init__(self, spec: GridSpec):
+        self.spec = spec
+        self.device = pick_device(spec.device)
+        self.store = Store(spec.out)
+        self.cache = ModelCache(spec.cache_dir or Path(spec.out) / "models")
+        self.version = code_version()
+
+    def _data(self, task, split: str):
+        return task.data(split).to(self.device)
+
+    def owner_model(self, task, arch: str, scheme, key: Key, seed: int):
+        recipe = task.recipe
+        identity = {"task": task.name, "arch": arch, "profile": task.profile, "resolution": list(task.resolution),
+                    "train_size": len(task.data("train")), "recipe": recipe.as_dict(), "scheme": scheme.config(),
+                    "key": key.fingerprint(), "seed": seed, "inject_ratio": task.inject_ratio}
+
+        def build():
+            seed_everything(seed)
+            return task.model(arch).to(self.device)
+
+        def fit(model):
+            log = train(model, self._data(task, "train"), recipe, hooks=scheme.hooks(key, task), seed=seed,
+                        device=self.device, desc=f"{task.name}/{scheme.name}/s{seed}")
+            return {"train_seconds": log.seconds, "epochs": log.epochs, "steps": log.steps, "final_lr": log.final_lr,
+                    "max_grad_norm": log.max_grad_norm, "losses": log.losses}
+
+        return self.cache.get_or_train(identity, build, fit)
+
+    def run_job(self, cells: list[Cell]) -> int:
+        from attacks import AttackContext, get_attack
+        from schemes import get_scheme
+
+        todo = [c for c in cells if not self.store.has(c.cell_id)]
+        if not todo:
+            return 0
+        c0 = todo[0]
+        task = get_task_spec(c0.task, self.spec.data_dir, self.spec.profile, self.spec.resolution)
+        scheme = get_scheme(c0.scheme)
+        key = scheme.keygen(task, seed=c0.seed)
+        test = self._data(task, "test")
+        victim, meta, _ = self.owner_model(task, c0.arch, scheme, key, c0.seed)
+        none = get_scheme("none")
+        clean, _, _ = (victim, meta, True) if c0.scheme == "none" else self.owner_model(task, c0.arch, none, none.keygen(task, c0.seed), c0.seed)
+        nc_clean = accuracy(clean, test)
+        nc_before = nc_clean if clean is victim else accuracy(victim, test)
+        before = scheme.verify(victim, key, task, test)
+        done = 0
+        for cell in todo:
+            attack = get_attack(cell.attack)
+            params = dict(self.spec.attack_params.get(cell.attack, {}))
+            extra = {"train": self._data(task, "train")}
+            if cell.attack == "transfer":
+                extra["target_task"] = transfer_target(cell.task, self.spec.data_dir, self.spec.profile, self.spec.resolution)
+            ctx = AttackContext(task=task, scheme=scheme, owner_key=key, recipe=task.recipe,
+                                attacker=self._data(task, "attacker"), test=test, seed=cell.seed, setting=cell.setting,
+                                device=self.device, params=params, train_size=len(task.data("train")), extra=extra)
+            seed_everything(cell.seed + 1000)
+            start = time.perf_counter()
+            result = attack.run(copy.deepcopy(victim), ctx)
+            seconds = time.perf_counter() - start
+            if result.model is not None:
+                result.model.eval()
+            nc_after = result.nc_acc if result.nc_acc is not None else (accuracy(result.model, test) if result.model is not None else math.nan)
+            after: Verification = result.owner or (scheme.verify(result.model, key, task, test) if result.model is not None
+                                                   else Verification(math.nan, False))
+            m = result.metrics
+            row = {
+                **{k: getattr(cell, k) for k in ("task", "arch", "profile", "scheme", "attack", "setting", "seed")},
+                "nc_acc_clean": nc_clean, "nc_acc_before": nc_before,
+                "wm_acc_before": before.wm_acc, "verified_before": before.verified, "p_value_before": before.p_value,
+                "nc_acc_after": nc_after, "wm_acc_after": after.wm_acc, "verified_after": after.verified,
+                "p_value_after": after.p_value,
+                "pirate_wm_acc": m.get("pirate_wm_acc"), "pirate_verified": m.get("pirate_verified"),
+                "attack_seconds": result.cost.seconds or seconds, "train_seconds": meta.get("train_seconds"),
+                "metrics": {**m, "cost": asdict(result.cost), "before": before.details, "after": after.details,
+                            "ber_before": before.ber, "ber_after": after.ber, "params": params},
+                "recipe": task.recipe.as_dict(), "device": device_label(self.device),
+                "command": self.spec.command, "code_version": self.version, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            self.store.write_cell(cell.cell_id, row, result.curve)
+            done += 1
+        return done
+
+
+def run_job_in_worker(spec: GridSpec, cells: list[Cell]) -> int:
+    """Entry point for process-pool and Ray workers (each opens its own store connection)."""
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    runner = JobRunner(spec)
+    try:
+        return runner.run_job(cells)
+    finally:
+        runner.store.close()
+
+
+def group_jobs(cells: Iterable[Cell]) -> list[list[Cell]]:
+    jobs: dict[tuple, list[Cell]] = {}
+    for c in cells:
+        jobs.setdefault(c.job, []).append(c)
+    return list(jobs.values())
+
+
+def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
+             on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run every missing cell; returns counts. Resumable and safe to run twice at once."""
+    cells = expand(spec)
+    store = Store(spec.out)
+    done_before = store.done_cells()
+    pending = [c for c in cells if c.cell_id not in done_before]
+    device = pick_device(spec.device)
+    run_id = store.start_run(spec.command, device_label(device), code_version())
+    groups = group_jobs(pending)
+    start = time.perf_counter()
+    ran = 0
+    bar = tqdm(total=len(pending), desc="grid", unit="cell", disable=not progress_enabled())
+    if executor == "ray":
+        from harness.executors import run_ray
+
+        for n in run_ray(spec, groups):
+            ran += n
+            bar.update(n)
+    elif jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(run_job_in_worker, spec, g) for g in groups]
+            for f in as_completed(futures):
+                n = f.result()
+                ran += n
+                bar.update(n)
+    else:
+        runner = JobRunner(spec)
+        for g in groups:
+            n = runner.run_job(g)
+            ran += n
+            bar.update(len(g))
+            if on_progress:
+                on_progress(ran, len(pending))
+        runner.store.close()
+    bar.close()
+    store.finish_run(run_id, ran)
+    store.close()
+    return {"cells": len(cells), "skipped": len(cells) - len(pending), "ran": ran,
+            "seconds": time.perf_counter() - start}

@@ -1,0 +1,151 @@
+"""Results store: SQLite (WAL) in the run folder; CSVs and tables are views of it.
+
+One ``results`` row per cell (task x arch x profile x scheme x attack x setting x seed)
+and one ``curves`` row per step of that cell, both written in ONE transaction, so an
+interrupted grid (Ctrl-C, kill -9) leaves either the whole cell or nothing, and a
+rerun resumes. Two processes may write the same folder: SQLite's file locks plus a
+busy timeout serialise writers, and ``INSERT OR REPLACE`` on the cell id means a
+cell computed twice is stored once.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+DB_NAME = "results.sqlite"
+
+# Columns of `results` (besides cell_id). Documented in README ("Leaderboard columns").
+ID_COLUMNS = ["task", "arch", "profile", "scheme", "attack", "setting", "seed"]
+METRIC_COLUMNS = [
+    "nc_acc_clean", "nc_acc_before", "wm_acc_before", "verified_before", "p_value_before",
+    "nc_acc_after", "wm_acc_after", "verified_after", "p_value_after",
+    "pirate_wm_acc", "pirate_verified", "attack_seconds", "train_seconds",
+]
+META_COLUMNS = ["metrics", "recipe", "device", "command", "code_version", "created"]
+COLUMNS = ID_COLUMNS + METRIC_COLUMNS + META_COLUMNS
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS results (
+  cell_id TEXT PRIMARY KEY,
+  {", ".join(f"{c} {'INTEGER' if c == 'seed' else 'REAL' if c in METRIC_COLUMNS else 'TEXT'}" for c in COLUMNS)}
+);
+CREATE TABLE IF NOT EXISTS curves (
+  cell_id TEXT NOT NULL, step INTEGER NOT NULL, payload TEXT NOT NULL,
+  PRIMARY KEY (cell_id, step)
+);
+CREATE TABLE IF NOT EXISTS runs (
+  run_id INTEGER PRIMARY KEY AUTOINCREMENT, command TEXT, device TEXT, code_version TEXT,
+  started REAL, finished REAL, cells INTEGER
+);
+"""
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    return v
+
+
+class Store:
+    """Thin wrapper over one SQLite file; open one per process (connections are not shared)."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / DB_NAME
+        self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=60000")
+        with self.transaction():
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    self.conn.execute(stmt)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def done_cells(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT cell_id FROM results")}
+
+    def has(self, cell_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM results WHERE cell_id=?", (cell_id,)).fetchone() is not None
+
+    def write_cell(self, cell_id: str, row: dict[str, Any], curve: list[dict[str, Any]]) -> None:
+        """The cell's summary and every curve step, atomically."""
+        values = [cell_id] + [_clean(row.get(c)) for c in COLUMNS]
+        for c in ("metrics", "recipe"):
+            i = 1 + COLUMNS.index(c)
+            if not isinstance(values[i], str) and values[i] is not None:
+                values[i] = json.dumps(values[i], sort_keys=True, default=_json_default)
+        with self.transaction() as conn:
+            conn.execute(f"INSERT OR REPLACE INTO results (cell_id, {', '.join(COLUMNS)}) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})", values)
+            conn.execute("DELETE FROM curves WHERE cell_id=?", (cell_id,))
+            conn.executemany("INSERT INTO curves (cell_id, step, payload) VALUES (?, ?, ?)",
+                             [(cell_id, i, json.dumps(p, sort_keys=True, default=_json_default)) for i, p in enumerate(curve)])
+
+    def start_run(self, command: str, device: str, code_version: str) -> int:
+        with self.transaction() as conn:
+            cur = conn.execute("INSERT INTO runs (command, device, code_version, started) VALUES (?, ?, ?, ?)",
+                               (command, device, code_version, time.time()))
+            return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int, cells: int) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE runs SET finished=?, cells=? WHERE run_id=?", (time.time(), cells, run_id))
+
+    def results(self) -> pd.DataFrame:
+        df = pd.read_sql_query("SELECT * FROM results ORDER BY task, scheme, attack, setting, seed", self.conn)
+        return df
+
+    def curves(self) -> pd.DataFrame:
+        """Long table: one row per (cell, step) with the cell's ids and the step's payload columns."""
+        rows = self.conn.execute(
+            "SELECT r.task, r.arch, r.profile, r.scheme, r.attack, r.setting, r.seed, c.step, c.payload "
+            "FROM curves c JOIN results r USING (cell_id) ORDER BY c.cell_id, c.step").fetchall()
+        out = [dict(zip(ID_COLUMNS + ["step"], r[:8]), **json.loads(r[8])) for r in rows]
+        return pd.DataFrame(out)
+
+    def runs(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", self.conn)
+
+    def integrity_ok(self) -> bool:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    return str(o)
+
+
+def open_existing(folder: str | os.PathLike) -> Store:
+    """A store that must already exist (reports never create an empty one by accident)."""
+    from harness.errors import BadInput
+
+    if not (Path(folder) / DB_NAME).is_file():
+        raise BadInput(f"{folder}: no {DB_NAME} here; run `bench run --out {folder}` first")
+    return Store(folder)
