@@ -1,0 +1,134 @@
+"""End-to-end harness tests on digit-mini smoke: grid, resume, store, leaderboard, plugins, executors."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.grid import GridSpec, expand, run_grid
+from harness.leaderboard import LEADERBOARD_COLUMNS, leaderboard
+from harness.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _spec(out, **kw) -> GridSpec:
+    base = dict(tasks=["digit-mini"], schemes=["none"], attacks=["none"], profile="smoke", seeds=[0], out=str(out))
+    base.update(kw)
+    return GridSpec(**base)
+
+
+@pytest.fixture(scope="module")
+def small_grid(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grid")
+    spec = _spec(out, schemes=["none", "zhang"], attacks=["none", "finetune"], settings={"finetune": ["ftal"]},
+                 attack_params={"finetune": {"epochs": 1}})
+    t0 = time.perf_counter()
+    summary = run_grid(spec)
+    return spec, summary, time.perf_counter() - t0
+
+
+def test_grid_rows_and_leaderboard(small_grid):
+    spec, summary, _ = small_grid
+    cells = expand(spec)
+    assert summary["ran"] == len(cells) == 4
+    df = Store(spec.out).results()
+    assert len(df) == 4 and df["cell_id"].is_unique
+    board = leaderboard(df)
+    assert list(board.columns) == LEADERBOARD_COLUMNS
+    zhang = board[(board.scheme == "zhang") & (board.attack == "none")].iloc[0]
+    none = board[(board.scheme == "none") & (board.attack == "none")].iloc[0]
+    assert zhang.verified_before == 1.0 and zhang.wm_acc_before > 0.5
+    assert none.nc_acc_clean == none.nc_acc_before  # the clean model is the none model of the same seed
+    assert zhang.nc_acc_clean == pytest.approx(none.nc_acc_before)
+    ft = board[(board.scheme == "zhang") & (board.attack == "finetune")].iloc[0]
+    assert ft.setting == "ftal" and ft.attack_seconds > 0
+
+
+def test_rerun_does_no_training_and_changes_no_row(small_grid):
+    spec, _, first_seconds = small_grid
+    before = Store(spec.out).results()
+    models = sorted(p.stat().st_mtime_ns for p in Path(spec.out, "models").glob("*.safetensors"))
+    t0 = time.perf_counter()
+    summary = run_grid(spec)
+    seconds = time.perf_counter() - t0
+    assert summary["ran"] == 0 and summary["skipped"] == 4
+    assert seconds < 0.1 * first_seconds
+    after = Store(spec.out).results()
+    pd.testing.assert_frame_equal(before, after)
+    assert models == sorted(p.stat().st_mtime_ns for p in Path(spec.out, "models").glob("*.safetensors"))
+
+
+def test_changed_setting_never_reuses_a_stale_model(tmp_path):
+    from harness.cache import cache_key
+
+    a = {"task": "digit-mini", "recipe": {"epochs": 2}, "seed": 0}
+    assert cache_key(a) != cache_key({**a, "seed": 1})
+    assert cache_key(a) != cache_key({**a, "recipe": {"epochs": 3}})
+    assert cache_key(a) == cache_key(dict(reversed(list(a.items()))))
+
+
+def _bench(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "WMBENCH_PROGRESS": "0", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def plugin_path(tmp_path_factory):
+    target = tmp_path_factory.mktemp("plugin_site")
+    build = tmp_path_factory.mktemp("plugin_src")
+    shutil.copytree(REPO / "tests" / "plugin_pkg", build / "pkg")
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                           "--no-index", "--target", str(target), str(build / "pkg")], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"could not install the plugin package: {proc.stderr[-300:]}")
+    return target
+
+
+def test_plugin_scheme_runs_and_check_catches_weakening(plugin_path, tmp_path):
+    env = {"PYTHONPATH": os.pathsep.join([str(plugin_path), str(REPO)])}
+    listed = _bench("schemes", env=env)
+    assert "toy_patch" in listed.stdout
+    base = tmp_path / "base"
+    r = _bench("run", "--scheme", "toy_patch,none", "--attack", "none", "--out", str(base), env=env)
+    assert r.returncode == 0, r.stderr
+    board = pd.read_csv(base / "leaderboard.csv")
+    assert board.loc[board.scheme == "toy_patch", "verified_before"].item() == 1.0
+    same = tmp_path / "same"
+    assert _bench("run", "--scheme", "toy_patch", "--attack", "none", "--out", str(same), env=env).returncode == 0
+    ok = _bench("check", "--baseline", str(base / "leaderboard.csv"), "--results", str(same), env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    weak = tmp_path / "weak"
+    r = _bench("run", "--scheme", "toy_patch", "--attack", "none", "--out", str(weak), env={**env, "WMBENCH_TOY_WEAK": "1"})
+    assert r.returncode == 0, r.stderr
+    bad = _bench("check", "--baseline", str(base / "leaderboard.csv"), "--results", str(weak), env=env)
+    assert bad.returncode == 1
+    assert "toy_patch" in bad.stdout
+
+
+def test_process_pool_matches_local(tmp_path, small_grid):
+    spec, _, _ = small_grid
+    pool_spec = _spec(tmp_path / "pool", schemes=["none", "zhang"], attacks=["none"])
+    run_grid(pool_spec, jobs=2)
+    a = Store(spec.out).results().query("attack == 'none'").reset_index(drop=True)
+    b = Store(pool_spec.out).results().reset_index(drop=True)
+    cols = ["scheme", "nc_acc_before", "wm_acc_before", "nc_acc_after"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+
+
+def test_ray_executor_matches_local(tmp_path, small_grid):
+    pytest.importorskip("ray")
+    spec, _, _ = small_grid
+    ray_spec = _spec(tmp_path / "ray", schemes=["none", "zhang"], attacks=["none"])
+    run_grid(ray_spec, executor="ray")
+    a = Store(spec.out).results().query("attack == 'none'").reset_index(drop=True)
+    b = Store(ray_spec.out).results().reset_index(drop=True)
+    cols = ["scheme", "nc_acc_before", "wm_acc_before", "nc_acc_after"]
+    pd.testing.assert_frame_equal(a[cols], b[cols], atol=1e-6, check_exact=False)
