@@ -101,9 +101,12 @@ def cli() -> None:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--resolution", type=int, default=None, help="Override the task's input resolution.")
 @click.option("--device", default=None, help="cpu / cuda / cuda:1 (default: CUDA when present).")
+@click.option("--calibrate", is_flag=True, help="Also measure false claims with random keys on clean and watermarked models and fit 95th-percentile thresholds.")
+@click.option("--claim-keys", default=1000, show_default=True, type=click.IntRange(1), help="Random keys per scheme for --calibrate.")
 @data_dir_option
 @friendly
-def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs, executor, resolution, device, data_dir) -> None:
+def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs, executor, resolution, device,
+        calibrate, claim_keys, data_dir) -> None:
     """Run a grid: every task x scheme x attack x setting x seed. Resumable; reruns skip finished cells."""
     from attacks import ATTACKS
     from harness.grid import GridSpec, expand, get_task_spec, run_grid
@@ -123,6 +126,16 @@ def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs
     store = Store(out)
     board = write_leaderboard(store.results(), Path(out) / "leaderboard.csv")
     click.echo(_summary_table(board))
+    if calibrate:
+        from harness.grid import run_claims
+
+        run_claims(spec, claim_keys)
+        claims = store.claims()
+        if not claims.empty:
+            cols = ["task", "scheme", "seed", "keys", "false_claims_clean", "false_claims_marked", "threshold_95",
+                    "owner_wm_acc", "owner_verified", "owner_above_calibrated"]
+            click.echo("\nfalse claims with random keys (clean / watermarked model):")
+            click.echo(claims[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     click.echo(f"\n{summary['ran']} cells run, {summary['skipped']} already done, {summary['seconds']:.1f} s; "
                f"leaderboard: {Path(out) / 'leaderboard.csv'}", err=True)
 
@@ -271,12 +284,13 @@ def report(results, out, html) -> None:
 @click.option("--results", type=click.Path(exists=True), default=DEFAULT_OUT, show_default=True, help="Run folder or leaderboard CSV.")
 @click.option("--nc-tol", default=1.0, show_default=True, help="Allowed drop of nc accuracy, in points.")
 @click.option("--wm-tol", default=0.05, show_default=True, help="Allowed drop of wm accuracy (0-1).")
+@click.option("--strict-new", is_flag=True, help="A new scheme also fails where an attack removes its watermark that a baseline scheme survives.")
 @friendly
-def check(baseline, results, nc_tol, wm_tol) -> None:
+def check(baseline, results, nc_tol, wm_tol, strict_new) -> None:
     """Compare a run with the committed baseline; exit 1 with a readable diff if a scheme regressed."""
     from harness.check import check as run_check
 
-    res = run_check(baseline, results, nc_tol=nc_tol, wm_tol=wm_tol)
+    res = run_check(baseline, results, nc_tol=nc_tol, wm_tol=wm_tol, strict_new=strict_new)
     click.echo(res.text)
     sys.exit(1 if res.regressed else 0)
 

@@ -225,6 +225,35 @@ class JobRunner:
         return done
 
 
+def run_claims(spec: GridSpec, keys: int) -> list[dict[str, Any]]:
+    """False-claim rates and calibrated thresholds (``bench run --calibrate``) for every task x scheme x seed."""
+    from harness.claims import false_claims
+    from schemes import get_scheme
+
+    runner = JobRunner(spec)
+    none = get_scheme("none")
+    out = []
+    for task_name in spec.tasks:
+        task = get_task_spec(task_name, spec.data_dir, spec.profile, spec.resolution)
+        arch = spec.arch or task.default_arch
+        test = runner._data(task, "test").take(int(os.environ.get("WMBENCH_CLAIM_TEST", 1000)), seed=3)
+        for name in spec.schemes:
+            if name == "none":
+                continue
+            scheme = get_scheme(name)
+            for seed in spec.seeds:
+                if runner.store.has_claims(task_name, spec.profile, name, seed, keys):
+                    continue
+                key = scheme.keygen(task, seed=seed)
+                marked, _, _ = runner.owner_model(task, arch, scheme, key, seed)
+                clean, _, _ = runner.owner_model(task, arch, none, none.keygen(task, seed), seed)
+                payload = false_claims(scheme, task, clean, marked, key, test, keys=keys)
+                runner.store.write_claims(task_name, spec.profile, name, seed, payload)
+                out.append({"task": task_name, "scheme": name, "seed": seed, **payload})
+    runner.store.close()
+    return out
+
+
 def run_job_in_worker(spec: GridSpec, cells: list[Cell]) -> int:
     """Entry point for process-pool and Ray workers (each opens its own store connection)."""
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS curves (
   cell_id TEXT NOT NULL, step INTEGER NOT NULL, payload TEXT NOT NULL,
   PRIMARY KEY (cell_id, step)
 );
+CREATE TABLE IF NOT EXISTS claims (
+  task TEXT, profile TEXT, scheme TEXT, seed INTEGER, keys INTEGER, payload TEXT NOT NULL,
+  PRIMARY KEY (task, profile, scheme, seed, keys)
+);
 CREATE TABLE IF NOT EXISTS runs (
   run_id INTEGER PRIMARY KEY AUTOINCREMENT, command TEXT, device TEXT, code_version TEXT,
   started REAL, finished REAL, cells INTEGER
@@ -126,6 +130,19 @@ class Store:
 
     def runs(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", self.conn)
+
+    def write_claims(self, task: str, profile: str, scheme: str, seed: int, payload: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?)",
+                         (task, profile, scheme, seed, payload["keys"], json.dumps(payload, default=_json_default)))
+
+    def has_claims(self, task: str, profile: str, scheme: str, seed: int, keys: int) -> bool:
+        return self.conn.execute("SELECT 1 FROM claims WHERE task=? AND profile=? AND scheme=? AND seed=? AND keys>=?",
+                                 (task, profile, scheme, seed, keys)).fetchone() is not None
+
+    def claims(self) -> pd.DataFrame:
+        rows = self.conn.execute("SELECT task, profile, scheme, seed, payload FROM claims ORDER BY task, scheme, seed").fetchall()
+        return pd.DataFrame([dict(task=r[0], profile=r[1], scheme=r[2], seed=r[3], **json.loads(r[4])) for r in rows])
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

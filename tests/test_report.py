@@ -1,0 +1,120 @@
+"""bench report: paper-style tables and plots from a (synthetic) results store."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from _report_fixture import COMMAND, fill_store
+from harness.errors import BadInput
+from harness.report import verdict, write_report
+from harness.store import Store
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    fill_store(root / "run").close()
+    paths = write_report(root / "run", root / "out")
+    return root, paths, (root / "out" / "tables.md").read_text()
+
+
+def test_tables_carry_the_fixture_numbers(report):
+    _, _, md = report
+    # Table 4: clean 98.00, watermarked mean of 0.970 and 0.972 = 97.10 (std 0.10), cost 0.90 pt, verified.
+    assert "| null_embedding | 2 | 98.00 | 97.10 ± 0.10 | 0.90 | 99.00 | ✓ |" in md
+    # Tables 1/3: adi's pirate claim verifies on a working model -> forged; null embedding's model is destroyed.
+    assert "| adi | paper | 2 | 96.60 / 96.00 | 100.00 / 45.00 | ✗ | 98.00 ± 2.00 | ✓ | forged |" in md
+    assert "| null_embedding | paper | 2 | 97.10 / 15.00 | 99.00 / 5.00 | ✗ | 9.00 ± 2.00 | ✗ | destroyed |" in md
+    # Table 5: anomaly index mean over seeds (3.10 and 3.102), flagged, and the flagged label is the target.
+    assert "| adi | detect_unlearn | 3.10 | ✓ | ✓ | 95.50 | 90.00 | ✓ |" in md
+    # Table 6: substitute NC per data size, by source.
+    assert "| uchida | in_distribution | 90.10 / 10.00 ✗ | 95.10 / 10.00 ✗ |" in md
+    assert "| uchida | noise |  | 30.10 / 10.00 ✗ |" in md
+    # Tables 7-8: transfer modes in the paper's order.
+    assert "| teacher scheme | added | all |" in md and "| null_embedding | 80.10 | 92.10 |" in md
+    # Pruning: the curve keeps NC within 5 pt up to rate 0.5 (drop 3 pt), WM there 0.94.
+    assert "| null_embedding | magnitude | 2 | 0.50 | 94.10 | 94.00 | ✓ |" in md
+    # Matrix cell: NC after / WM after and the verdict marks.
+    assert "| adi | 96.6 / 100.0 ✓ | 96.0 / 45.0 ✗ · pirate ✓ |" in md
+
+
+def test_every_table_names_its_provenance(report):
+    _, _, md = report
+    blocks = md.split("### ")[1:]
+    assert len(blocks) >= 10
+    for block in blocks:
+        assert f"command: `{COMMAND}`" in block
+        assert "profile: smoke · seeds: 0, 1 (2) · device: cpu · code version: test-0001" in block
+
+
+def test_paper_comparison_only_published_numbers(report):
+    _, _, md = report
+    paper = md.split("## Compare with the paper")[1]
+    assert "| null_embedding | digit · smoke · cnn | Table 3 | 98.72 → 19.02 | 97.10 → 15.00 | 98.51 → 1.21 |" in paper
+    assert "| 9.31 | 9.00 |" in paper  # pirate WM: paper 9.31% (Table 3, Digit), ours 9%
+    assert "| digit · smoke · cnn | 98.51 | 98.00 | 98.51 | 97.10 | 97.70 | 99.00 |" in paper  # Table 4
+    assert "| digit · smoke · cnn | 0.88 | 0.90 | 1.32 | 1.30 |" in paper  # Table 5
+    assert "Table 6" not in paper and "Tables 7-8" not in paper  # Traffic only in the paper: no matching rows
+
+
+def test_plots_are_pngs(report):
+    root, paths, _ = report
+    pngs = sorted(p.name for p in paths if p.suffix == ".png")
+    assert pngs == sorted(f"digit_smoke_cnn_{k}.png" for k in
+                          ("pruning", "finetune", "piracy", "piracy_cost", "extraction"))
+    for p in paths[1:]:
+        data = p.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+
+
+def test_plots_skipped_without_curves(tmp_path):
+    store = Store(tmp_path / "run")
+    row = {"task": "digit", "arch": "", "profile": "smoke", "scheme": "none", "attack": "none", "setting": "default",
+           "seed": 0, "nc_acc_before": 0.98, "wm_acc_before": 0.1, "verified_before": 0.0, "command": "bench run",
+           "device": "cpu", "code_version": "v"}
+    store.write_cell("c0", row, [])
+    paths = write_report(tmp_path / "run", tmp_path / "out")
+    assert [p.name for p in paths] == ["tables.md"]
+    md = paths[0].read_text()
+    assert "| none | 1 | 98.00 | 98.00 | 0.00 | 10.00 | ✗ |" in md  # no clean NC stored: the none model is it
+    assert "No row of this store matches a published row." in md
+
+
+def test_missing_store_is_bad_input(tmp_path):
+    with pytest.raises(BadInput, match="no results store"):
+        write_report(tmp_path / "nothing", tmp_path / "out")
+    assert not (tmp_path / "nothing").exists()
+
+
+@pytest.mark.parametrize("row, word", [
+    ({"attack": "none", "verified_before": 1.0}, "verified"),
+    ({"attack": "finetune", "verified_before": 0.0, "verified_after": 1.0}, "unverified"),
+    ({"attack": "finetune", "verified_before": 1, "nc_acc_before": 0.98, "nc_acc_after": 0.97, "verified_after": 1}, "robust"),
+    ({"attack": "finetune", "verified_before": 1, "nc_acc_before": 0.98, "nc_acc_after": 0.94, "verified_after": 0}, "removed"),
+    ({"attack": "pruning", "verified_before": 1, "nc_acc_before": 0.98, "nc_acc_after": 0.92, "verified_after": 0}, "destroyed"),
+    ({"attack": "transfer", "verified_before": 1, "nc_acc_before": 0.98, "nc_acc_after": 0.50, "verified_after": 1}, "robust"),
+    ({"attack": "piracy", "verified_before": 1, "nc_acc_before": 0.98, "nc_acc_after": 0.97, "verified_after": 1,
+      "pirate_verified": 1.0}, "forged"),
+    ({"attack": "piracy", "verified_before": 1, "nc_acc_before": 0.98, "nc_acc_after": 0.10, "verified_after": 0,
+      "pirate_verified": 1.0}, "destroyed"),
+    ({"attack": "finetune", "verified_before": 1, "verified_after": math.nan}, "n/a"),
+])
+def test_verdict(row, word):
+    assert verdict(row) == word
+
+
+def test_paper_transfer_rows_match_by_mode(tmp_path):
+    from _report_fixture import SCHEMES
+
+    from harness.paper_numbers import paper_tables
+    from harness.report import prepare
+
+    store = fill_store(tmp_path / "run", task="traffic", schemes={k: SCHEMES[k] for k in ("none", "null_embedding")})
+    tables = {t.title.split(" (")[0]: t for t in paper_tables(prepare(store.results()))}
+    t78 = tables["Paper vs ours: transfer learning"]
+    # mode, free-teacher student paper / ours, watermarked-teacher student paper / ours, recovered null/true, ours WM
+    assert t78.rows == [["traffic · smoke · cnn", "added", "82.35", "80.10", "74.12", "80.10", "96.31 / 100.00", "99.00"],
+                        ["traffic · smoke · cnn", "all", "91.47", "92.10", "92.65", "92.10", "94.17 / 100.00", "99.00"]]
+    assert tables["Paper vs ours: cost of null embedding"].rows[0][1:3] == ["96.84", "98.00"]
+    assert "Paper vs ours: extraction substitute NC" not in tables  # paper sizes are 50k+, ours 1k-5k
