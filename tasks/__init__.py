@@ -9,11 +9,12 @@ TASKS: Registry[Task] = Registry("task", group="wmbench.tasks", builtins=lambda:
 
 def _builtins() -> None:
     from tasks.digit import Digit, DigitMini
-    from tasks.gtsrb import Traffic  # noqa
+    from tasks.gtsrb import Traffic
     from tasks.cifar import ObjectTask
     from tasks.ytf import Face
+    from tasks.lisa import LisaTask
 
-    for cls in (Digit, DigitMini, Traffic, ObjectTask, Face):
+    for cls in (Digit, DigitMini, Traffic, ObjectTask, Face, LisaTask):
         TASKS.register(cls.name)(cls)
 
 
