@@ -30,9 +30,12 @@ MNIST_HINT = ("Put the four official IDX files (optionally .gz) in <data>/mnist/
 # make its gradients explode (DESIGN.md section 9), so every digit recipe clips the global
 # gradient norm at 5. The clip is recorded in every result row.
 _PAPER = Recipe(optimizer="sgd", lr=0.001, momentum=0.0, batch_size=128, epochs=300, grad_clip=5.0)
-# quick: momentum SGD with inverse-time decay (Keras-style, as Table 14's "decay" column)
-# reaches the paper's clean accuracy in minutes on a CPU; its final lr is what piracy uses.
-_QUICK = Recipe(optimizer="sgd", lr=0.02, momentum=0.9, lr_decay=2e-4, schedule="inverse_time",
+# quick: Adam 1e-3 with Keras-style inverse-time decay and the same clip. Measured here
+# (digit-mini smoke, null embedding, 2 epochs): the SGD-momentum recipe reached nc 0.54,
+# Adam + clip 0.89 (DESIGN.md section 9 saw the same on full MNIST). Every scheme,
+# `none` included, trains with this recipe, so costs stay comparable; piracy's `paper`
+# setting continues it at its last learning rate.
+_QUICK = Recipe(optimizer="adam", lr=1e-3, lr_decay=1e-4, schedule="inverse_time",
                 batch_size=128, epochs=6, grad_clip=5.0)
 _SMOKE = _QUICK.replace(epochs=2)
 
