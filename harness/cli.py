@@ -99,7 +99,7 @@ def cli() -> None:
 @click.option("--param", "params", multiple=True, metavar="ATTACK.KEY=VALUE", help="Attack parameter, e.g. piracy.pirate_keys=10. Repeatable.")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="Parallel worker processes.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
-@click.option("--resolution", type=int, default=None, help="Override the task's input resolution.")
+@click.option("--resolution", type=click.IntRange(min=8), default=None, help="Override the task's input resolution.")
 @click.option("--device", default=None, help="cpu / cuda / cuda:1 (default: CUDA when present).")
 @click.option("--calibrate", is_flag=True, help="Also measure false claims with random keys on clean and watermarked models and fit 95th-percentile thresholds.")
 @click.option("--claim-keys", default=1000, show_default=True, type=click.IntRange(1), help="Random keys per scheme for --calibrate.")
@@ -109,6 +109,8 @@ def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs
         calibrate, claim_keys, data_dir) -> None:
     """Run a grid: every task x scheme x attack x setting x seed. Resumable; reruns skip finished cells."""
     from attacks import ATTACKS
+    from harness.device import pick_device
+    from harness.errors import BadInput
     from harness.grid import GridSpec, expand, get_task_spec, run_grid
     from harness.leaderboard import write_leaderboard
     from harness.store import Store
@@ -118,9 +120,18 @@ def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs
                     profile=profile, seeds=seeds, out=out, arch=arch, data_dir=data_dir, resolution=resolution,
                     settings=_parse_settings(settings), attack_params=_parse_params(params), device=device,
                     command="bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    if not spec.tasks or not spec.schemes or not spec.attacks:
+        raise BadInput("--task, --scheme and --attack each need at least one name")
+    for flag, given in (("--setting", spec.settings), ("--param", spec.attack_params)):
+        stray = sorted(set(given) - set(spec.attacks))
+        if stray:
+            raise BadInput(f"{flag} names attack(s) {', '.join(stray)} not in --attack ({', '.join(spec.attacks)})")
+    pick_device(device)
     cells = expand(spec)  # unknown names / settings fail here, before anything is written
-    for t in spec.tasks:  # missing or corrupt data fails here too
-        get_task_spec(t, data_dir, profile, resolution).data("test")
+    for t in spec.tasks:  # missing or corrupt data and unknown architectures fail here too
+        task_obj = get_task_spec(t, data_dir, profile, resolution)
+        task_obj.model(arch)
+        task_obj.data("test")
     click.echo(f"{len(cells)} cells -> {out}", err=True)
     summary = run_grid(spec, executor=executor, jobs=jobs)
     store = Store(out)

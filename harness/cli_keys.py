@@ -57,25 +57,10 @@ def keygen(owner_id: str, out_dir: Path, n: int, lam: float, threshold: float, f
 
 
 def load_model_file(path: Path, task, arch: str | None):
-    """A safetensors state dict loaded strictly into ``task.model(arch)``; anything else is one BadInput line."""
-    from safetensors.torch import load_file
+    """A safetensors state dict loaded strictly into ``task.model(arch)`` (shapes, NaN/inf and pickles checked)."""
+    from harness.modelio import load_into
 
-    try:
-        state = load_file(str(path))
-    except Exception as exc:  # safetensors raises its own error types for every malformed header
-        first = (str(exc).splitlines() or [exc.__class__.__name__])[0]
-        raise BadInput(f"{path}: not a readable safetensors model file ({first})") from None
-    model = task.model(arch)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        parts = [f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if keys]
-        raise BadInput(f"{path}: weights do not fit the {task.name} model {arch or task.default_arch} ({'; '.join(parts)})")
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    return load_into(task.model(arch), path).eval()
 
 
 @click.command("verify")

@@ -12,7 +12,17 @@ import torch
 def pick_device(name: str | None = None) -> torch.device:
     name = name or os.environ.get("WMBENCH_DEVICE")
     if name:
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            from harness.errors import BadInput
+
+            raise BadInput(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            from harness.errors import BadInput
+
+            raise BadInput(f"device {name!r} asked for, but CUDA is not available here; use --device cpu")
+        return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

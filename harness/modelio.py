@@ -24,6 +24,7 @@ def save_model(model: nn.Module, path: str | os.PathLike, meta: dict[str, Any] |
     os.close(fd)
     try:
         save_file(state, tmp, metadata={"wmbench": json.dumps(meta or {}, sort_keys=True, default=str)[:60000]})
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -38,13 +39,14 @@ def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"{path}: model file not found")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head[:2] == b"\x80\x02" or head[:1] == b"\x80" or head[:2] == b"PK":
-        raise BadInput(f"{path}: is a pickle/torch.save file; wmbench only reads safetensors (refusing to unpickle untrusted code)")
     try:
-        return load_file(str(path))
+        return load_file(str(path))  # parses a JSON header and raw buffers: never runs code
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") or head == b"PK":
+            raise BadInput(f"{path}: is a pickle/torch.save file; wmbench only reads safetensors "
+                           "(refusing to unpickle untrusted code)") from None
         raise BadInput(f"{path}: not a valid safetensors file ({str(exc).splitlines()[0][:120]})") from None
 
 

@@ -42,9 +42,9 @@ class Registry(Generic[T]):
     def _load(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
         if self._builtins is not None:
-            self._builtins()
+            self._builtins()  # set _loaded only after success: a transient ImportError must not leave it empty
+        self._loaded = True
         if self.group is None or os.environ.get("WMBENCH_DISABLE_PLUGIN_AUTOLOAD"):
             return
         for ep in metadata.entry_points(group=self.group):

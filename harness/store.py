@@ -67,14 +67,19 @@ class Store:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / DB_NAME
-        self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA busy_timeout=60000")
-        with self.transaction():
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    self.conn.execute(stmt)
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self.conn.execute("PRAGMA busy_timeout=60000")
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            with self.transaction():
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        self.conn.execute(stmt)
+        except sqlite3.DatabaseError as exc:
+            from harness.errors import BadInput
+
+            raise BadInput(f"{self.path}: not a usable results store ({exc}); move it away and rerun") from None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -74,6 +74,8 @@ def train(
     model.to(device)
     if data.device != device:
         data = data.to(device)
+    if data.x.dtype == torch.uint8 and data.x.numel() * 4 <= 2**31:
+        data = Data(data.floats(), data.y)  # convert once per call, not once per batch (bit-identical)
     gen = torch.Generator().manual_seed(seed)
     hook_gen = torch.Generator(device=device).manual_seed(seed + 1) if device.type == "cuda" else torch.Generator().manual_seed(seed + 1)
     trainable = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]

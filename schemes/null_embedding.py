@@ -18,6 +18,7 @@ Choices the paper leaves open (DESIGN.md sections 4, 8, 9):
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -28,7 +29,7 @@ from harness.errors import BadInput
 from harness.evaluate import accuracy
 from harness.types import ExtraBatch, Key, TrainHooks, Verification
 from schemes.base import Scheme
-from schemes.crypto import PatternParams, make_certificate, parse_certificate, seeded_identity, verify_signature
+from schemes.crypto import TIME_FORMAT, Identity, PatternParams, make_certificate, parse_certificate, seeded_identity, verify_signature
 from schemes.stats import combine_max, trigger_p_value
 from tasks.base import Data, Task
 
@@ -82,6 +83,17 @@ class Transform:
                 "bits": "".join(str(int(b)) for b in self.bits.flatten())}
 
 
+KEY_POOL = 32
+
+
+def benchmark_identity(seed: int) -> Identity:
+    """Owner ``owner-<seed>`` with a seed-derived timestamp, signing with one of ``KEY_POOL`` seeded RSA pairs."""
+    pooled = seeded_identity("wmbench-key-pool", seed % KEY_POOL)
+    offset = _digest_int("sha256", f"wmbench-timestamp|{seed}".encode()) % (10 * 365 * 86400)
+    ts = (dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=offset)).strftime(TIME_FORMAT)
+    return Identity(f"owner-{seed}", ts, pooled.private_key)
+
+
 class NullEmbeddingHooks(TrainHooks):
     """Dual embedding: per batch, ``round(ratio * B)`` inputs with P (true labels) and as many with P~ (y_W)."""
 
@@ -121,8 +133,15 @@ class NullEmbedding(Scheme):
         self.pattern = PatternParams(int(n), float(lam), float(threshold))
 
     def keygen(self, task: Task, seed: int) -> Key:
-        """A seeded (benchmark-only) RSA-2048 identity ``owner-<seed>`` and its signed certificate."""
-        cert = make_certificate(seeded_identity(f"owner-{seed}", seed), self.pattern)
+        """A seeded (benchmark-only) identity ``owner-<seed>`` and its signed certificate.
+
+        Grids need thousands of keys (100 pirate keys per cell, 1,000 random claimants), and
+        a seeded RSA-2048 key takes about a second to generate. So the RSA key pair comes
+        from a pool of ``KEY_POOL`` seeded pairs, while the owner id and timestamp, and so
+        the signature and the pattern, are unique per seed: PKCS#1 v1.5 signatures of
+        distinct messages hash to independent patterns, which is all a watermark uses.
+        """
+        cert = make_certificate(benchmark_identity(seed), self.pattern)
         Transform(cert.signature, task.num_classes, task.input_shape, cert.pattern.n, cert.pattern.lam)  # fits?
         return Key(self.name, cert.as_dict())
 

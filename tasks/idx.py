@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
 
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file; a wrong magic, dtype or a truncated body raises ``BadInput`` naming the file."""
-    raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+    raw = _read(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise BadInput(f"{path}: not an IDX file (bad magic number)")
     ndim = raw[3]
@@ -29,6 +30,14 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="), copy=True)
 
 
+def _read(path: Path) -> bytes:
+    """Whole file, gunzipped when it ends in .gz; a truncated or corrupt archive is one BadInput line."""
+    try:
+        return gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+    except (EOFError, OSError, zlib.error) as exc:
+        raise BadInput(f"{path}: unreadable or truncated file ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+
+
 def md5_uncompressed(path: Path) -> str:
-    raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+    raw = _read(path)
     return hashlib.md5(raw).hexdigest()
