@@ -1,42 +1,43 @@
 #!/usr/bin/env bash
-# The grids behind results/: run from the repo root with the data folder beside it.
-# Each step is resumable (rerun the script after an interruption). CPU, `quick` profile.
+# The grids behind results/ (CPU, `quick` profile). Run from the repo root; every step is
+# resumable: rerun the script (or one step) after an interruption and finished cells are skipped.
+#   scripts/reference_runs.sh [digit-core|digit-prior|digit-removal|digit-adaptive|digit-claims|mini-grid|traffic]
 set -euo pipefail
 DATA=${WMBENCH_DATA:-../shared/datasets}
 OUT=${OUT:-results/runs}
-export WMBENCH_PROGRESS=${WMBENCH_PROGRESS:-0}
+# One thread per worker process and two workers: on 2 cores this beats one 2-thread process,
+# and avoids OpenMP spin-waits when the machine is shared.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 step=${1:-all}
-run() { echo "+ bench $*" >&2; bench "$@" --data-dir "$DATA"; }
+run() { echo "+ bench $*" >&2; bench "$@" --data-dir "$DATA" --jobs 2; }
+on() { [[ $step == all || $step == "$1" ]]; }
 
-if [[ $step == all || $step == digit-core ]]; then
-  # Li et al. Tables 1/3/4: every scheme, embedded and pirated under the paper's protocol.
-  run run --task digit --scheme all --attack none,piracy --profile quick --seeds 1 \
-      --param piracy.pirate_keys=10 --out "$OUT/digit-quick" --jobs 2
+if on digit-core; then  # Li et al. Tables 3/4: null embedding vs none, pirated under the paper's protocol
+  run run --task digit --scheme none,null_embedding --attack none,piracy --profile quick --seeds 1 \
+      --param piracy.pirate_keys=10 --out "$OUT/digit-quick"
 fi
-if [[ $step == all || $step == digit-removal ]]; then
-  run run --task digit --scheme all --attack pruning,finetune,neural_cleanse --profile quick --seeds 1 \
-      --setting finetune:ftal,rtal --out "$OUT/digit-quick" --jobs 2
-  run run --task digit --scheme none,null_embedding --attack extraction --profile quick --seeds 1 \
-      --setting extraction:n1000,n5000,n10000,all --out "$OUT/digit-quick" --jobs 2
+if on digit-prior; then  # Table 1: piracy against the prior schemes
+  run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,uchida,deepsigns --attack none,piracy \
+      --profile quick --seeds 1 --param piracy.pirate_keys=3 --out "$OUT/digit-quick"
 fi
-if [[ $step == all || $step == digit-adaptive ]]; then
-  # Issue 11: piracy-resistance against attackers who adapt, and the corruption attack.
-  run run --task digit --scheme null_embedding,zhang,adi,uchida,deepsigns --attack piracy --profile quick --seeds 1 \
-      --setting piracy:adam,clip,low_lr,data20k --param piracy.pirate_keys=3 --out "$OUT/digit-quick" --jobs 2
-  run run --task digit --scheme null_embedding,zhang,adi --attack corruption --profile quick --seeds 1 \
-      --out "$OUT/digit-quick" --jobs 2
+if on digit-removal; then  # Table 5, Fig. 6, Table 6
+  run run --task digit --scheme none,null_embedding,uchida,zhang --attack pruning,neural_cleanse --profile quick \
+      --seeds 1 --setting pruning:magnitude --out "$OUT/digit-quick"
+  run run --task digit --scheme none,null_embedding --attack finetune,extraction --profile quick --seeds 1 \
+      --setting finetune:ftal,rtal --setting extraction:n1000,n5000,all --out "$OUT/digit-quick"
 fi
-if [[ $step == all || $step == digit-seeds ]]; then
-  run run --task digit --scheme none,null_embedding --attack none,piracy --profile quick --seeds 3 \
-      --param piracy.pirate_keys=10 --out "$OUT/digit-quick" --jobs 2
+if on digit-adaptive; then  # issue 11: attackers who adapt
+  run run --task digit --scheme null_embedding,zhang --attack piracy,corruption --profile quick --seeds 1 \
+      --setting piracy:clip,low_lr,data20k --param piracy.pirate_keys=3 --out "$OUT/digit-quick"
 fi
-if [[ $step == all || $step == digit-claims ]]; then
+if on digit-claims; then  # non-trivial ownership: 1,000 random keys
   run run --task digit --scheme null_embedding --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
       --out "$OUT/digit-quick"
 fi
-if [[ $step == all || $step == traffic ]]; then
+if on mini-grid; then  # every scheme x every attack on the shipped subset (smoke)
+  run run --task digit-mini --scheme all --attack all --profile smoke --seeds 1 --out "$OUT/digit-mini-smoke"
+fi
+if on traffic; then
   run run --task traffic --scheme none,null_embedding --attack none,piracy --profile quick --seeds 1 \
-      --param piracy.pirate_keys=3 --out "$OUT/traffic-quick" --jobs 2
-  run run --task traffic@a --scheme none,null_embedding --attack transfer --profile quick --seeds 1 \
-      --out "$OUT/traffic-quick" --jobs 2
+      --param piracy.pirate_keys=3 --out "$OUT/traffic-quick"
 fi

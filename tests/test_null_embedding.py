@@ -148,13 +148,13 @@ def test_verify_cli(tmp_path, mini_smoke, embedded):
     base = ["--task", "digit-mini", "--profile", "smoke", "--certificate", str(cert)]
     res = runner.invoke(verify_cmd, base + ["--model", str(good)])
     assert res.exit_code == 0, res.output
-    assert "VERIFIED" in res.output and "owner-0" in res.output and "signature valid:  yes" in res.output
+    assert "VERIFIED" in res.output and "owner-1" in res.output and "signature valid:  yes" in res.output
 
     junk = tmp_path / "model.pt"
     junk.write_bytes(b"PK\x03\x04 this is a pickle zip, not safetensors")
     wrong_arch = tmp_path / "wrong.safetensors"
     save_file({"head.weight": torch.zeros(3, 3)}, str(wrong_arch))
-    for path, needle in ((junk, "not a readable safetensors"), (wrong_arch, "do not fit")):
+    for path, needle in ((junk, "refusing to unpickle"), (wrong_arch, "do not match the architecture")):
         res = runner.invoke(verify_cmd, base + ["--model", str(path)])
         assert res.exit_code == 2, res.output
         assert res.output.startswith("error: ") and needle in res.output and res.output.count("\n") == 1
