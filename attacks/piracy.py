@@ -27,6 +27,7 @@ import math
 import statistics
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from attacks.base import Attack, AttackContext
@@ -160,7 +161,8 @@ class Piracy(Attack):
             return float(statistics.fmean(xs)) if xs else float("nan")
 
         def std(xs: list[float]) -> float:
-            return float(statistics.pstdev(xs)) if len(xs) > 1 else 0.0
+            # population std; NaN-safe (statistics.pstdev crashes on NaN, e.g. for scheme `none`)
+            return float(np.std(np.asarray(xs, dtype=float))) if len(xs) > 1 else 0.0
 
         nc = [r["nc"] for r in rows]
         pirate = [r["pirate"] for r in rows]

@@ -264,6 +264,20 @@ def run_job_in_worker(spec: GridSpec, cells: list[Cell]) -> int:
         runner.store.close()
 
 
+def train_clean_in_worker(spec: GridSpec, task_name: str, arch: str, seed: int) -> int:
+    """Train (or find cached) the clean model of one task and seed; no cells are written."""
+    from schemes import get_scheme
+
+    runner = JobRunner(spec)
+    try:
+        task = get_task_spec(task_name, spec.data_dir, spec.profile, spec.resolution)
+        none = get_scheme("none")
+        runner.owner_model(task, arch, none, none.keygen(task, seed), seed)
+        return 0
+    finally:
+        runner.store.close()
+
+
 def group_jobs(cells: Iterable[Cell]) -> list[list[Cell]]:
     jobs: dict[tuple, list[Cell]] = {}
     for c in cells:
@@ -294,12 +308,20 @@ def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        # Every job needs the clean (`none`) model of its task and seed: train those first, so
+        # parallel workers never train the same clean model twice.
+        first = [g for g in groups if g[0].scheme == "none"]
+        rest = [g for g in groups if g[0].scheme != "none"]
+        missing = {(c.task, c.arch, c.seed) for g in rest for c in g[:1]} - {(g[0].task, g[0].arch, g[0].seed) for g in first}
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(run_job_in_worker, spec, g) for g in groups]
-            for f in as_completed(futures):
-                n = f.result()
-                ran += n
-                bar.update(n)
+            for phase in ([pool.submit(run_job_in_worker, spec, g) for g in first] +
+                          [pool.submit(train_clean_in_worker, spec, *m) for m in sorted(missing)],
+                          None):
+                futures = phase if phase is not None else [pool.submit(run_job_in_worker, spec, g) for g in rest]
+                for f in as_completed(futures):
+                    n = f.result()
+                    ran += n
+                    bar.update(n)
     else:
         runner = JobRunner(spec)
         for g in groups:
