@@ -145,7 +145,7 @@ class Transfer(Attack):
         mode = cfg["mode"]
         target = target_task(ctx)
         start = time.perf_counter()
-        teacher_classes = int(victim.get_classifier().out_features)
+        teacher_classes = int(getattr(victim.get_classifier(), "out_features", None) or victim.num_classes)
         student = copy.deepcopy(victim).to(ctx.device)
         new_head(student, target.num_classes, ctx.seed)
         s_recipe = self.student_recipe(cfg, ctx, target)
