@@ -102,7 +102,12 @@ class Piracy(Attack):
         metrics = self._summarise(rows, nc_before, owner_before)
         metrics.update({"pirate_keys": n_keys, "attacker_rows": len(data), "pirate_optimizer": recipe.optimizer,
                         "pirate_lr": recipe.lr, "pirate_epochs": recipe.epochs, "pirate_grad_clip": recipe.grad_clip})
-        return AttackResult(model=first_model, metrics=metrics, curve=curve, cost=cost)
+        # The row's after-attack numbers are means over ALL pirate keys, not the first key's model:
+        # nc and the owner's wm_acc averaged, "verified" the share of keys after which the owner still verifies.
+        owner = Verification(wm_acc=metrics["owner_wm_acc_mean"], verified=metrics["owner_verified_share"] >= 0.5,
+                             details={"owner_verified_share": metrics["owner_verified_share"]})
+        return AttackResult(model=first_model, metrics=metrics, curve=curve, cost=cost,
+                            nc_acc=metrics["nc_acc_after_mean"], owner=owner)
 
     # --- pieces ------------------------------------------------------------------------
 
