@@ -1,10 +1,8 @@
 """Attacks; third-party attacks register through the ``wmbench.attacks`` entry points."""
 from __future__ import annotations
 
-import importlib
-
 from attacks.base import Attack, AttackContext
-from harness.registry import Registry
+from harness.registry import Registry, register_subclasses
 
 ATTACKS: Registry[Attack] = Registry("attack", group="wmbench.attacks", builtins=lambda: _builtins())
 
@@ -12,16 +10,7 @@ _BUILTIN_MODULES = ("none", "piracy", "finetune", "pruning", "neural_cleanse", "
 
 
 def _builtins() -> None:
-    for mod in _BUILTIN_MODULES:
-        try:
-            module = importlib.import_module(f"attacks.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"attacks.{mod}":
-                raise
-            continue  # not written yet
-        for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, Attack) and obj is not Attack and obj.__module__ == module.__name__:
-                ATTACKS.register(obj.name)(obj)
+    register_subclasses(ATTACKS, "attacks", _BUILTIN_MODULES, Attack)
 
 
 def get_attack(name: str, **params) -> Attack:

@@ -17,6 +17,22 @@ from harness.errors import UnknownName
 T = TypeVar("T")
 
 
+def register_subclasses(registry: "Registry", package: str, modules: tuple[str, ...], base: type) -> None:
+    """Register every ``base`` subclass defined in ``package.<module>`` under its ``name`` (built-ins)."""
+    import importlib
+
+    for mod in modules:
+        try:
+            module = importlib.import_module(f"{package}.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.{mod}":
+                raise
+            continue  # an optional module that is not installed
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, base) and obj is not base and obj.__module__ == module.__name__:
+                registry.register(obj.name)(obj)
+
+
 class Registry(Generic[T]):
     """One registry per kind (tasks, schemes, attacks); tests can build a fresh one."""
 

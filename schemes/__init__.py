@@ -1,9 +1,7 @@
 """Watermark schemes; third-party schemes register through the ``wmbench.schemes`` entry points."""
 from __future__ import annotations
 
-import importlib
-
-from harness.registry import Registry
+from harness.registry import Registry, register_subclasses
 from schemes.base import Scheme
 
 SCHEMES: Registry[Scheme] = Registry("scheme", group="wmbench.schemes", builtins=lambda: _builtins())
@@ -12,16 +10,7 @@ _BUILTIN_MODULES = ("none", "null_embedding", "uchida", "deepsigns", "zhang", "a
 
 
 def _builtins() -> None:
-    for mod in _BUILTIN_MODULES:
-        try:
-            module = importlib.import_module(f"schemes.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"schemes.{mod}":
-                raise
-            continue  # not written yet
-        for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, Scheme) and obj is not Scheme and obj.__module__ == module.__name__:
-                SCHEMES.register(obj.name)(obj)
+    register_subclasses(SCHEMES, "schemes", _BUILTIN_MODULES, Scheme)
 
 
 def get_scheme(name: str, **params) -> Scheme:
