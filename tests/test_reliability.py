@@ -272,8 +272,8 @@ main()
 SCHEMES = ["none", "zhang"]
 ATTACKS = {"none": "default", "pruning": "magnitude"}
 RATES = [0.3, 0.6]
-GRID = ["--task", "digit-tiny", "--profile", "smoke", "--setting", "pruning:magnitude",
-        "--param", f"pruning.rates={json.dumps(RATES)}"]
+GRID = ["--task", "digit-tiny", "--profile", "smoke"]
+PRUNING_ARGS = ["--setting", "pruning:magnitude", "--param", f"pruning.rates={json.dumps(RATES)}"]
 NUMBERS = ["nc_acc_clean", "nc_acc_before", "wm_acc_before", "verified_before", "nc_acc_after", "wm_acc_after",
            "verified_after"]
 
@@ -296,8 +296,9 @@ def _env() -> dict[str, str]:
 
 
 def _spawn(launcher: Path, out: Path, schemes=SCHEMES, attacks=tuple(ATTACKS), log: Path | None = None) -> subprocess.Popen:
-    args = [sys.executable, str(launcher), "run", *GRID, "--scheme", ",".join(schemes), "--attack", ",".join(attacks),
-            "--out", str(out)]
+    # --setting / --param may only name attacks that run (bench run refuses strays)
+    args = [sys.executable, str(launcher), "run", *GRID, *(PRUNING_ARGS if "pruning" in attacks else []),
+            "--scheme", ",".join(schemes), "--attack", ",".join(attacks), "--out", str(out)]
     with open(log or out.with_name(out.name + ".log"), "ab") as err:
         return subprocess.Popen(args, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=err)
 
