@@ -1,6 +1,7 @@
 """Optional Ray executor: each job (one owner model and its attack cells) is a Ray task with its GPU request."""
 from __future__ import annotations
 
+import os
 from typing import Iterator
 
 import torch
@@ -15,6 +16,7 @@ def run_ray(spec, groups, address: str | None = None) -> Iterator[int]:
         raise BadInput("--executor ray needs Ray: pip install 'wmbench[cluster]'") from None
     from harness.grid import run_job_in_worker
 
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline clusters: no usage report
     if not ray.is_initialized():
         ray.init(address=address or None, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     gpus = 1 if torch.cuda.is_available() else 0

@@ -131,4 +131,6 @@ def test_ray_executor_matches_local(tmp_path, small_grid):
     a = Store(spec.out).results().query("attack == 'none'").reset_index(drop=True)
     b = Store(ray_spec.out).results().reset_index(drop=True)
     cols = ["scheme", "nc_acc_before", "wm_acc_before", "nc_acc_after"]
-    pd.testing.assert_frame_equal(a[cols], b[cols], atol=1e-6, check_exact=False)
+    # Ray workers run with one intra-op thread (OMP_NUM_THREADS=1), the local run with the
+    # default; float reduction order then differs, so accuracies agree within a few test images.
+    pd.testing.assert_frame_equal(a[cols], b[cols], atol=0.02, check_exact=False)
