@@ -80,3 +80,13 @@ def fill_store(folder: Path, *, schemes: dict | None = None, task: str = TASK) -
                 n += 1
     store.finish_run(run, n)
     return store
+
+
+def one_row_store(folder: Path, command: str = "bench run") -> Store:
+    """A store holding a single attack-free `none` row and no curves (the 'nothing to plot' case)."""
+    store = Store(folder)
+    row = {"task": "digit", "arch": "", "profile": "smoke", "scheme": "none", "attack": "none", "setting": "default",
+           "seed": 0, "nc_acc_before": 0.98, "wm_acc_before": 0.1, "verified_before": 0.0, "command": command,
+           "device": "cpu", "code_version": "v"}
+    store.write_cell("c0", row, [])
+    return store

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from _report_fixture import SCHEMES, fill_store
+from _report_fixture import SCHEMES, fill_store, one_row_store
 from harness.html import find_chromium, render_html
 from harness.leaderboard import leaderboard
 from harness.report import write_report
@@ -52,11 +52,7 @@ def test_page_is_self_contained_and_small(page):
 
 
 def test_render_html_alone_without_curves(tmp_path):
-    store = Store(tmp_path / "run")
-    row = {"task": "digit", "arch": "", "profile": "smoke", "scheme": "none", "attack": "none", "setting": "default",
-           "seed": 0, "nc_acc_before": 0.98, "wm_acc_before": 0.1, "verified_before": 0.0, "command": "bench run x",
-           "device": "cpu", "code_version": "v1"}
-    store.write_cell("c0", row, [])
+    store = one_row_store(tmp_path / "run", "bench run x")
     out = render_html(store, tmp_path / "out")
     text = out.read_text()
     assert out == tmp_path / "out" / "index.html" and "No curves in this store." in text

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from _report_fixture import COMMAND, fill_store
+from _report_fixture import COMMAND, fill_store, one_row_store
 from harness.errors import BadInput
 from harness.report import verdict, write_report
 from harness.store import Store
@@ -69,11 +69,7 @@ def test_plots_are_pngs(report):
 
 
 def test_plots_skipped_without_curves(tmp_path):
-    store = Store(tmp_path / "run")
-    row = {"task": "digit", "arch": "", "profile": "smoke", "scheme": "none", "attack": "none", "setting": "default",
-           "seed": 0, "nc_acc_before": 0.98, "wm_acc_before": 0.1, "verified_before": 0.0, "command": "bench run",
-           "device": "cpu", "code_version": "v"}
-    store.write_cell("c0", row, [])
+    store = one_row_store(tmp_path / "run", "bench run")
     paths = write_report(tmp_path / "run", tmp_path / "out")
     assert [p.name for p in paths] == ["tables.md"]
     md = paths[0].read_text()
