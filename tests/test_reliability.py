@@ -412,7 +412,7 @@ def test_kill_9_and_resume(launcher, reference_run, tmp_path):
     assert 1 <= len(first["ids"]) < len(expected_cells())
     # 2: at a random moment (import, training, attack or a write)
     p = _spawn(launcher, out)
-    time.sleep(rng.uniform(0.5, 2.0)  # short: on an idle CPU the remaining grid can finish within seconds)
+    time.sleep(rng.uniform(0.5, 2.0))  # short: on an idle CPU the remaining grid can finish within seconds
     faults += _kill(p)
     _assert_consistent(_store_state(out))
     # 3: as soon as one more row lands
