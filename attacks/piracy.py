@@ -80,6 +80,7 @@ class Piracy(Attack):
         owner_before = ctx.verify_owner(victim)
         rows: list[dict[str, Any]] = []
         cost, curve, first_model = Cost(), [], None
+        max_grad_norm = 0.0
         for i in range(n_keys):
             key, seed = self._pirate_key(ctx, i)
             pirate_before = ctx.scheme.verify(victim, key, ctx.task, ctx.test)
@@ -97,11 +98,14 @@ class Piracy(Attack):
             cost.samples += log.samples
             cost.steps += log.steps
             cost.seconds += log.seconds
+            max_grad_norm = max(max_grad_norm, log.max_grad_norm)
             rows.append({"nc": accuracy(model, ctx.test), "owner": ctx.verify_owner(model),
                          "pirate": ctx.scheme.verify(model, key, ctx.task, ctx.test), "pirate_before": pirate_before})
         metrics = self._summarise(rows, nc_before, owner_before)
         metrics.update({"pirate_keys": n_keys, "attacker_rows": len(data), "pirate_optimizer": recipe.optimizer,
-                        "pirate_lr": recipe.lr, "pirate_epochs": recipe.epochs, "pirate_grad_clip": recipe.grad_clip})
+                        "pirate_lr": recipe.lr, "pirate_epochs": recipe.epochs, "pirate_grad_clip": recipe.grad_clip,
+                        # the largest pre-clip gradient norm any pirate step saw (0 when nothing clips)
+                        "pirate_max_grad_norm": max_grad_norm})
         # The row's after-attack numbers are means over ALL pirate keys, not the first key's model:
         # nc and the owner's wm_acc averaged, "verified" the share of keys after which the owner still verifies.
         owner = Verification(wm_acc=metrics["owner_wm_acc_mean"], verified=metrics["owner_verified_share"] >= 0.5,

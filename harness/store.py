@@ -149,6 +149,37 @@ class Store:
         rows = self.conn.execute("SELECT task, profile, scheme, seed, payload FROM claims ORDER BY task, scheme, seed").fetchall()
         return pd.DataFrame([dict(task=r[0], profile=r[1], scheme=r[2], seed=r[3], **json.loads(r[4])) for r in rows])
 
+    def merge_from(self, other: "Store") -> dict[str, int]:
+        """Copy another store's rows in one transaction: cells and claims this store lacks, and their runs.
+
+        Cells are keyed by ``cell_id`` (a hash of everything that shaped them), so the same cell
+        run in two folders is kept once, from this store. Returns the number of rows added per table.
+        """
+        src = other.conn
+        added = {"results": 0, "curves": 0, "claims": 0, "runs": 0}
+        have = self.done_cells()
+        cols = ["cell_id", *COLUMNS]
+        with self.transaction() as conn:
+            for row in src.execute(f"SELECT {', '.join(cols)} FROM results"):
+                if row[0] in have:
+                    continue
+                conn.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", row)
+                curve = src.execute("SELECT cell_id, step, payload FROM curves WHERE cell_id=?", (row[0],)).fetchall()
+                conn.executemany("INSERT INTO curves (cell_id, step, payload) VALUES (?, ?, ?)", curve)
+                added["results"] += 1
+                added["curves"] += len(curve)
+            for row in src.execute("SELECT task, profile, scheme, seed, keys, payload FROM claims"):
+                cur = conn.execute("INSERT OR IGNORE INTO claims (task, profile, scheme, seed, keys, payload) "
+                                   "VALUES (?, ?, ?, ?, ?, ?)", row)
+                added["claims"] += cur.rowcount
+            known = {tuple(r) for r in conn.execute("SELECT command, started FROM runs")}
+            for row in src.execute("SELECT command, device, code_version, started, finished, cells FROM runs"):
+                if (row[0], row[3]) not in known:
+                    conn.execute("INSERT INTO runs (command, device, code_version, started, finished, cells) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", row)
+                    added["runs"] += 1
+        return added
+
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The grids behind results/ (CPU, `quick` profile). Run from the repo root; every step is
 # resumable: rerun the script (or one step) after an interruption and finished cells are skipped.
-#   scripts/reference_runs.sh [digit-core|digit-prior|digit-removal|digit-adaptive|digit-claims|mini-grid|traffic]
+#   scripts/reference_runs.sh [digit-core|digit-prior|digit-removal|digit-adaptive|digit-claims|mini-grid|traffic-transfer|traffic]
 set -euo pipefail
 DATA=${WMBENCH_DATA:-../shared/datasets}
 OUT=${OUT:-results/runs}
@@ -26,16 +26,26 @@ if on digit-removal; then  # Table 5, Fig. 6, Table 6
   run run --task digit --scheme none,null_embedding --attack finetune,extraction --profile quick --seeds 1 \
       --setting finetune:ftal,rtal --setting extraction:n1000,n5000,all --out "$OUT/digit-quick"
 fi
-if on digit-adaptive; then  # issue 11: attackers who adapt
-  run run --task digit --scheme null_embedding,zhang --attack piracy,corruption --profile quick --seeds 1 \
-      --setting piracy:clip,low_lr,data20k --param piracy.pirate_keys=3 --out "$OUT/digit-quick"
+if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9)
+  run run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1 \
+      --setting piracy:adam,adam_lr1e-4,clip,low_lr,data20k,epochs_x4 --param piracy.pirate_keys=3 --out "$OUT/digit-quick"
+  run run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1 \
+      --setting piracy:data_all --param piracy.pirate_keys=1 --out "$OUT/digit-quick"
+  run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,uchida,deepsigns --attack piracy --profile quick \
+      --seeds 1 --setting piracy:adam,clip,low_lr,data20k --param piracy.pirate_keys=1 --out "$OUT/digit-quick"
+  run run --task digit --scheme null_embedding,zhang,adi,uchida --attack corruption --profile quick --seeds 1 \
+      --out "$OUT/digit-quick"
 fi
-if on digit-claims; then  # non-trivial ownership: 1,000 random keys
-  run run --task digit --scheme null_embedding --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
+if on digit-claims; then  # non-trivial ownership: 1,000 random keys per scheme, on clean and watermarked models
+  run run --task digit --scheme all --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
       --out "$OUT/digit-quick"
 fi
 if on mini-grid; then  # every scheme x every attack on the shipped subset (smoke)
   run run --task digit-mini --scheme all --attack all --profile smoke --seeds 1 --out "$OUT/digit-mini-smoke"
+fi
+if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB classes 0-21, student on 22-42
+  run run --task traffic@a --scheme null_embedding --attack none,transfer --profile quick --seeds 1 \
+      --out "$OUT/traffic-split-quick"
 fi
 if on traffic; then
   run run --task traffic --scheme none,null_embedding --attack none,piracy --profile quick --seeds 1 \

@@ -97,16 +97,16 @@ def test_plugin_scheme_runs_and_check_catches_weakening(plugin_path, tmp_path):
     listed = _bench("schemes", env=env)
     assert "toy_patch" in listed.stdout
     base = tmp_path / "base"
-    r = _bench("run", "--scheme", "toy_patch,none", "--attack", "none", "--out", str(base), env=env)
+    r = _bench("run", "--scheme", "toy_patch,none", "--attack", "none", "--profile", "smoke", "--out", str(base), env=env)
     assert r.returncode == 0, r.stderr
     board = pd.read_csv(base / "leaderboard.csv")
     assert board.loc[board.scheme == "toy_patch", "verified_before"].item() == 1.0
     same = tmp_path / "same"
-    assert _bench("run", "--scheme", "toy_patch", "--attack", "none", "--out", str(same), env=env).returncode == 0
+    assert _bench("run", "--scheme", "toy_patch", "--attack", "none", "--profile", "smoke", "--out", str(same), env=env).returncode == 0
     ok = _bench("check", "--baseline", str(base / "leaderboard.csv"), "--results", str(same), env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     weak = tmp_path / "weak"
-    r = _bench("run", "--scheme", "toy_patch", "--attack", "none", "--out", str(weak), env={**env, "WMBENCH_TOY_WEAK": "1"})
+    r = _bench("run", "--scheme", "toy_patch", "--attack", "none", "--profile", "smoke", "--out", str(weak), env={**env, "WMBENCH_TOY_WEAK": "1"})
     assert r.returncode == 0, r.stderr
     bad = _bench("check", "--baseline", str(base / "leaderboard.csv"), "--results", str(weak), env=env)
     assert bad.returncode == 1

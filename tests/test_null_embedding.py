@@ -134,6 +134,7 @@ def test_embedded_model_verifies_clean_and_wrong_key_do_not(mini_smoke, mini_cle
     assert v.details["n_true"] == int((test.y != v.details["y_W"]).sum())  # inputs of class y_W left out
     clean = scheme.verify(mini_clean, key, mini_smoke, test)
     assert not clean.verified and clean.details["true_acc"] < 0.5
+    assert clean.p_value > 0.05, clean  # a watermark-free model is not significant
     wrong = scheme.verify(model, scheme.keygen(mini_smoke, seed=2), mini_smoke, test)
     assert not wrong.verified
 

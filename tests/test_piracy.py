@@ -65,3 +65,47 @@ def test_settings_build_the_documented_recipes(mini_smoke):
     assert len(attack._data(ctx, attack.settings["data_all"])) == 3000
     ctx.setting = "cost_curve_1pct"
     assert len(attack._data(ctx, attack.settings["cost_curve_1pct"])) == 30
+
+
+@pytest.mark.parametrize("setting", ["paper", "adam", "clip", "low_lr", "data_all"])
+def test_adaptive_settings_change_the_training_they_name(mini_smoke, mini_clean, monkeypatch, setting):
+    """Spy on the optimiser the trainer really builds: its class, its learning rate, the gradient norm it steps with."""
+    import harness.trainer as trainer
+
+    seen: dict = {"opt": None, "lrs": set(), "norms": []}
+    real = trainer.make_optimizer
+
+    def spy(params, recipe):
+        opt = real(params, recipe)
+        seen["opt"] = type(opt).__name__
+        step = opt.step
+
+        def step_and_record(*args, **kwargs):
+            grads = [p.grad.flatten() for g in opt.param_groups for p in g["params"] if p.grad is not None]
+            seen["norms"].append(float(torch.linalg.vector_norm(torch.cat(grads))))
+            seen["lrs"].add(opt.param_groups[0]["lr"])
+            return step(*args, **kwargs)
+
+        opt.step = step_and_record
+        return opt
+
+    monkeypatch.setattr(trainer, "make_optimizer", spy)
+    ctx = _ctx(mini_smoke, NullEmbedding(), setting=setting, pirate_keys=1, epochs=1)
+    ctx.extra["train"] = mini_smoke.data("train")
+    m = Piracy().run(mini_clean, ctx).metrics
+    last = mini_smoke.recipe.final_lr(3000)
+    owner_opt = {"adam": "Adam", "sgd": "SGD"}[mini_smoke.recipe.optimizer]
+    assert len(seen["lrs"]) == 1 and seen["lrs"].pop() == pytest.approx(m["pirate_lr"])  # constant, as logged
+    rows = m["attacker_rows"]
+    assert len(seen["norms"]) == -(-rows // mini_smoke.recipe.batch_size)  # one step per batch of the data it names
+    if setting == "paper":
+        assert seen["opt"] == owner_opt and m["pirate_lr"] == pytest.approx(last) and rows == len(ctx.attacker)
+    elif setting == "adam":
+        assert seen["opt"] == "Adam" and m["pirate_lr"] == pytest.approx(1e-3)
+    elif setting == "clip":
+        # clipping bounds every applied step at 1.0 although the raw gradients were larger
+        assert seen["opt"] == "SGD" and max(seen["norms"]) <= 1.0 + 1e-4 < m["pirate_max_grad_norm"]
+    elif setting == "low_lr":
+        assert seen["opt"] == owner_opt and m["pirate_lr"] == pytest.approx(last / 10)
+    elif setting == "data_all":
+        assert rows == len(ctx.extra["train"]) > len(ctx.attacker)

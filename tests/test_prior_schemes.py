@@ -74,6 +74,7 @@ def test_clean_model_and_other_key_do_not_verify(name, embedded, mini_smoke, min
     test = mini_smoke.data("test")
     clean = scheme.verify(mini_clean, key, mini_smoke, test)
     assert not clean.verified, clean
+    assert clean.p_value is not None and clean.p_value > 0.05, clean  # a watermark-free model is not significant
     other_key = scheme.keygen(mini_smoke, OTHER_SEED)
     assert other_key.to_json() != key.to_json()
     if "target" in key.params:

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from _report_fixture import COMMAND, fill_store, one_row_store
+from _report_fixture import COMMAND, SCHEMES, fill_store, one_row_store
 from harness.errors import BadInput
 from harness.report import verdict, write_report
 from harness.store import Store
@@ -24,8 +24,8 @@ def test_tables_carry_the_fixture_numbers(report):
     # Table 4: clean 98.00, watermarked mean of 0.970 and 0.972 = 97.10 (std 0.10), cost 0.90 pt, verified.
     assert "| null_embedding | 2 | 98.00 | 97.10 ± 0.10 | 0.90 | 99.00 | ✓ |" in md
     # Tables 1/3: adi's pirate claim verifies on a working model -> forged; null embedding's model is destroyed.
-    assert "| adi | paper | 2 | 96.60 / 96.00 | 100.00 / 45.00 | ✗ | 98.00 ± 2.00 | ✓ | forged |" in md
-    assert "| null_embedding | paper | 2 | 97.10 / 15.00 | 99.00 / 5.00 | ✗ | 9.00 ± 2.00 | ✗ | destroyed |" in md
+    assert "| adi | paper | 2 | 96.60 / 96.00 | 100.00 / 45.00 | ✗ | 98.00 ± 2.00 | ✓ | - | forged |" in md
+    assert "| null_embedding | paper | 2 | 97.10 / 15.00 | 99.00 / 5.00 | ✗ | 9.00 ± 2.00 | ✗ | - | destroyed |" in md
     # Table 5: anomaly index mean over seeds (3.10 and 3.102), flagged, and the flagged label is the target.
     assert "| adi | detect_unlearn | 3.10 | ✓ | ✓ | 95.50 | 90.00 | ✓ |" in md
     # Table 6: substitute NC per data size, by source.
@@ -114,3 +114,40 @@ def test_paper_transfer_rows_match_by_mode(tmp_path):
                         ["traffic · smoke · cnn", "all", "91.47", "92.10", "92.65", "92.10", "94.17 / 100.00", "99.00"]]
     assert tables["Paper vs ours: cost of null embedding"].rows[0][1:3] == ["96.84", "98.00"]
     assert "Paper vs ours: extraction substitute NC" not in tables  # paper sizes are 50k+, ours 1k-5k
+
+
+def test_merge_combines_stores_once(tmp_path):
+    """`bench merge`: rows of both folders, each cell once, curves and runs carried along; a rerun adds nothing."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    a = fill_store(tmp_path / "a", schemes={k: SCHEMES[k] for k in ("none", "null_embedding")})
+    b = fill_store(tmp_path / "b", schemes={k: SCHEMES[k] for k in ("null_embedding", "uchida")})
+    n_a, n_b = len(a.results()), len(b.results())
+    shared = len(set(a.done_cells()) & set(b.done_cells()))
+    assert shared > 0
+    a.close(), b.close()
+    out = tmp_path / "merged"
+    res = CliRunner().invoke(cli, ["merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    merged = Store(out)
+    assert len(merged.results()) == n_a + n_b - shared
+    assert merged.results()["cell_id"].is_unique
+    orphans = "SELECT count(*) FROM curves WHERE cell_id NOT IN (SELECT cell_id FROM results)"
+    assert merged.conn.execute(orphans).fetchone()[0] == 0 and len(merged.curves()) > 0
+    assert len(merged.runs()) >= 1
+    merged.close()
+    again = CliRunner().invoke(cli, ["merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)])
+    assert again.exit_code == 0 and again.output.count("+0 cells") == 2, again.output
+
+
+def test_claims_table(tmp_path):
+    store = one_row_store(tmp_path / "run")
+    payload = {"keys": 1000, "false_claims_clean": 0, "false_claims_marked": 2, "random_wm_acc_clean_mean": 0.05,
+               "random_wm_acc_marked_mean": 0.06, "threshold_95": 0.098, "owner_wm_acc": 0.96,
+               "owner_verified": True, "owner_above_calibrated": True, "owner_p_value": 0.0}
+    store.write_claims("digit", "quick", "null_embedding", 0, payload)
+    store.close()
+    md = write_report(tmp_path / "run", tmp_path / "out")[0].read_text()
+    assert "| digit | quick | null_embedding | 0 | 1000 | 0/1000 | 2/1000 | 0.050 | 0.098 | 0.960 | <1e-300 |" in md
