@@ -251,8 +251,9 @@ class NeuralCleanse(Attack):
         index = anomaly_index(l1)
         label = int(np.argmin(l1))
         flagged = bool(index > cfg["threshold"])
-        target = ctx.owner_key.params.get("target_label")
-        target = int(target) if target is not None else None
+        target = ctx.scheme.backdoor_label(ctx.owner_key, ctx.task)  # y_W for null embedding, zhang's target
+        if target is None and ctx.owner_key.params.get("target_label") is not None:  # a hand-made backdoor key
+            target = int(ctx.owner_key.params["target_label"])
         mask, pattern = masks[label], patterns[label]
 
         before = {"epoch": 0, "step": 0, **self._measure(model, ctx), "reversed_asr": trigger_asr(model, ctx.test, mask, pattern, label)}

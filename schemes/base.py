@@ -39,6 +39,10 @@ class Scheme(ABC):
     def verify(self, model: nn.Module, key: Key, task: Task, test: Data) -> Verification:
         """Owner's claim on ``model`` with ``key``, measured on held-out ``test`` data."""
 
+    def backdoor_label(self, key: Key, task: Task) -> int | None:
+        """The label a backdoor-like watermark forces (what Neural Cleanse should flag), or None."""
+        return None
+
     def config(self) -> dict[str, Any]:
         """Everything (besides the key) that shapes embedding; part of cache keys."""
         return {"name": self.name, "version": self.version, **self.params}

@@ -155,6 +155,10 @@ class NullEmbedding(Scheme):
         return [NullEmbeddingHooks(self.transform(key, task), ratio,
                                    float(self.params["null_weight"]), float(self.params["true_weight"]))]
 
+    def backdoor_label(self, key: Key, task: Task) -> int | None:
+        """y_W: the true embedding maps x + P to it, a backdoor-like behaviour."""
+        return self.transform(key, task).y_w
+
     def verify(self, model: nn.Module, key: Key, task: Task, test: Data) -> Verification:
         """Algorithm 3. A bad or forged certificate fails before the model is queried."""
         try:

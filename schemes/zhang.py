@@ -98,6 +98,9 @@ class Zhang(Scheme):
             x = mark(data.floats(idx), key)
         return x, torch.full((len(x),), p["target"], dtype=torch.long)
 
+    def backdoor_label(self, key: Key, task: Task) -> int | None:
+        return int(self._check(key).params["target"])
+
     def hooks(self, key: Key, task: Task) -> list[TrainHooks]:
         x, y = self.trigger_set(key, task)
         return [MixInHooks(x, y, key.params["ratio"])]

@@ -21,23 +21,22 @@ if on digit-prior; then  # Table 1: piracy against the prior schemes
       --profile quick --seeds 1 --param piracy.pirate_keys=3 --out "$OUT/digit-quick"
 fi
 if on digit-removal; then  # Table 5, Fig. 6, Table 6
-  run run --task digit --scheme none,null_embedding,uchida,zhang --attack pruning,neural_cleanse --profile quick \
+  run run --task digit --scheme none,null_embedding,uchida --attack pruning,neural_cleanse --profile quick \
       --seeds 1 --setting pruning:magnitude --out "$OUT/digit-quick"
-  run run --task digit --scheme none,null_embedding --attack finetune,extraction --profile quick --seeds 1 \
-      --setting finetune:ftal,rtal --setting extraction:n1000,n5000,all --out "$OUT/digit-quick"
+  OMP_NUM_THREADS=2 bench run --task digit --scheme null_embedding --attack extraction --profile quick --seeds 1 \
+      --setting extraction:n1000,n5000,all --out "$OUT/digit-quick" --data-dir "$DATA"
 fi
-if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9)
-  run run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1 \
-      --setting piracy:adam,adam_lr1e-4,clip,low_lr,data20k,epochs_x4 --param piracy.pirate_keys=3 --out "$OUT/digit-quick"
-  run run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1 \
+if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9); one owner model -> 2 threads
+  export OMP_NUM_THREADS=2
+  bench run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1 --data-dir "$DATA" \
+      --setting piracy:adam,adam_lr1e-4,clip,low_lr,data20k,epochs_x4 --param piracy.pirate_keys=2 --out "$OUT/digit-quick"
+  bench run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1 --data-dir "$DATA" \
       --setting piracy:data_all --param piracy.pirate_keys=1 --out "$OUT/digit-quick"
-  run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,uchida,deepsigns --attack piracy --profile quick \
-      --seeds 1 --setting piracy:adam,clip,low_lr,data20k --param piracy.pirate_keys=1 --out "$OUT/digit-quick"
-  run run --task digit --scheme null_embedding,zhang,adi,uchida --attack corruption --profile quick --seeds 1 \
+  OMP_NUM_THREADS=1 run run --task digit --scheme null_embedding,zhang --attack corruption --profile quick --seeds 1 \
       --out "$OUT/digit-quick"
 fi
 if on digit-claims; then  # non-trivial ownership: 1,000 random keys per scheme, on clean and watermarked models
-  run run --task digit --scheme all --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
+  OMP_NUM_THREADS=2 run run --task digit --scheme all --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
       --out "$OUT/digit-quick"
 fi
 if on mini-grid; then  # every scheme x every attack on the shipped subset (smoke)

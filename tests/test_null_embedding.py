@@ -165,3 +165,9 @@ def test_verify_cli(tmp_path, mini_smoke, embedded):
     res = runner.invoke(verify_cmd, ["--task", "digit-mini", "--profile", "smoke", "--certificate", str(forged),
                                      "--model", str(good)])
     assert res.exit_code == 2 and "signature does not verify" in res.output
+
+
+def test_backdoor_label_is_y_w(mini_smoke, scheme):
+    """Neural Cleanse compares its flagged label with this: the true embedding's target y_W."""
+    key = scheme.keygen(mini_smoke, seed=0)
+    assert scheme.backdoor_label(key, mini_smoke) == scheme.transform(key, mini_smoke).y_w
