@@ -80,7 +80,7 @@ def cli() -> None:
 
     \b
     Quick start (no data folder needed):
-      bench run                                   # digit-mini, null_embedding x piracy, smoke
+      bench run                                   # digit-mini, null_embedding x piracy, quick (~4 min)
       bench run --scheme all --attack all --out runs/grid
       bench leaderboard --results runs/grid --out board.csv
       bench report --results runs/grid --out report --html
