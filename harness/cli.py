@@ -289,11 +289,11 @@ def merge(sources, out) -> None:
     """
     from harness.store import Store, open_existing
 
+    # Open every source first: a bad one fails before the destination store is created.
+    stores = [(src, open_existing(src)) for src in sources if Path(src).resolve() != Path(out).resolve()]
     dst = Store(out)
-    for src in sources:
-        if Path(src).resolve() == Path(out).resolve():
-            continue
-        added = dst.merge_from(open_existing(src))
+    for src, store in stores:
+        added = dst.merge_from(store)
         click.echo(f"{src}: +{added['results']} cells, +{added['curves']} curve rows, +{added['claims']} claims, "
                    f"+{added['runs']} runs")
     dst.close()

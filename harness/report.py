@@ -472,10 +472,9 @@ def write_report(folder_or_store_path: str | os.PathLike | Store, out_dir: str |
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results, curves, runs = store.results(), store.curves(), store.runs()
-    tables = build_tables(results, curves) + paper_tables(prepare(results)) if not results.empty else []
-    claims = claims_table(store.claims())
-    if claims is not None:
-        tables.insert(len(tables) - len([t for t in tables if t.title.startswith("Paper vs ours")]), claims)
+    ours = build_tables(results, curves) if not results.empty else []
+    claims = [t for t in (claims_table(store.claims()),) if t is not None]
+    tables = ours + claims + (paper_tables(prepare(results)) if not results.empty else [])
     path = out / "tables.md"
     atomic_write_text(path, markdown(tables, runs))
     written = [path] + make_plots(results, curves, out / "plots")

@@ -151,3 +151,16 @@ def test_claims_table(tmp_path):
     store.close()
     md = write_report(tmp_path / "run", tmp_path / "out")[0].read_text()
     assert "| digit | quick | null_embedding | 0 | 1000 | 0/1000 | 2/1000 | 0.050 | 0.098 | 0.960 | <1e-300 |" in md
+
+
+def test_merge_bad_source_writes_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    fill_store(tmp_path / "a").close()
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "merged"
+    res = CliRunner().invoke(cli, ["merge", str(tmp_path / "a"), str(tmp_path / "empty"), "--out", str(out)])
+    assert res.exit_code == 2 and "no results.sqlite" in res.output, res.output
+    assert not out.exists()
