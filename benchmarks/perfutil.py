@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from harness.device import autocast
 from harness.types import ExtraBatch, TrainHooks
 
 
@@ -26,7 +27,8 @@ def plain_train_epoch(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, l
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     for b in range(0, len(y), batch_size):
         idx = perm[b:b + batch_size]
-        loss = F.cross_entropy(model(x[idx]), y[idx])
+        with autocast(x.device):  # bf16 on CUDA, as the suite's trainer: compare like with like
+            loss = F.cross_entropy(model(x[idx]), y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if clip is not None:
@@ -38,8 +40,9 @@ def plain_train_epoch(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, l
 def plain_accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> float:
     model.eval()
     correct = 0
-    for i in range(0, len(y), batch_size):
-        correct += int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
+    with torch.no_grad(), autocast(x.device):  # the same bf16 autocast the suite uses on CUDA
+        for i in range(0, len(y), batch_size):
+            correct += int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
     return correct / len(y)
 
 

@@ -139,7 +139,7 @@ class DeepSigns(Scheme):
     def verify(self, model: nn.Module, key: Key, task: Task, test: Data) -> Verification:
         p = self._check(key).params
         threshold = float(self.params.get("threshold", 0.0))
-        act = penultimate(model, key_images(key, task).floats())
+        act = penultimate(model, key_images(key, task).floats()).cpu()  # the key tensors below are CPU
         if act.shape[1] != p["dim"]:
             raise BadInput(f"deepsigns: penultimate layer has {act.shape[1]} units, the key expects {p['dim']}")
         proj = projection(len(p["bits"]), p["dim"], p["a_seed"]) @ act.mean(0)

@@ -125,7 +125,7 @@ def split_target(mini_smoke):
 
 def _body(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     head = {id(p) for p in model.get_classifier().parameters()}
-    return {n: p.detach().clone() for n, p in model.named_parameters() if id(p) not in head}
+    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if id(p) not in head}
 
 
 def test_transfer_added_keeps_body_and_recovers_teacher_head(mini_smoke, mini_clean, split_target):

@@ -77,14 +77,14 @@ def test_fine_pruning_keeps_masks_and_trains(mini_smoke, mini_clean):
     prune_global(pruned, 0.8)
     assert res.curve[0]["sparsity"] == pytest.approx(0.8, abs=1e-4)  # fine-tuning did not regrow weights
     assert sparsity(res.model) == pytest.approx(0.8, abs=1e-4)
-    moved = sum(float((a - b).detach().norm()) for a, b in zip(prunable(res.model), prunable(pruned)))
+    moved = sum(float((a.cpu() - b.cpu()).detach().norm()) for a, b in zip(prunable(res.model), prunable(pruned)))
     assert moved > 0
     assert res.cost.epochs == 1 and res.cost.samples == len(ctx.attacker)
 
 
 # ---------------------------------------------------------------- fine-tuning
 def _head_distance(model, victim) -> float:
-    return float(sum((a - b).detach().norm() ** 2 for a, b in zip(model.get_classifier().parameters(),
+    return float(sum((a.cpu() - b.cpu()).detach().norm() ** 2 for a, b in zip(model.get_classifier().parameters(),
                                                            victim.get_classifier().parameters())) ** 0.5)
 
 
@@ -93,16 +93,16 @@ def test_finetune_modes(mini_smoke, mini_clean):
     ftll = run("finetune", mini_clean, make_ctx(mini_smoke, "ftll", params))
     rtll = run("finetune", mini_clean, make_ctx(mini_smoke, "rtll", params))
     ftal = run("finetune", mini_clean, make_ctx(mini_smoke, "ftal", params))
-    victim_body = {n: p for n, p in mini_clean.named_parameters() if not n.startswith("head.")}
+    victim_body = {n: p.detach().cpu() for n, p in mini_clean.named_parameters() if not n.startswith("head.")}
     # FTLL: the head moved, every other parameter is bit-identical
     assert _head_distance(ftll.model, mini_clean) > 0
     for n, p in ftll.model.named_parameters():
         if n in victim_body:
-            assert torch.equal(p, victim_body[n]), n
+            assert torch.equal(p.detach().cpu(), victim_body[n]), n
     # RTLL re-initialised the head: much further from the victim's head than FTLL's
     assert _head_distance(rtll.model, mini_clean) > 10 * _head_distance(ftll.model, mini_clean)
     # FTAL moved the body
-    body_moved = sum(float((p - victim_body[n]).norm()) for n, p in ftal.model.named_parameters() if n in victim_body)
+    body_moved = sum(float((p.detach().cpu() - victim_body[n]).norm()) for n, p in ftal.model.named_parameters() if n in victim_body)
     assert body_moved > 0
     # per-epoch curve: before + one epoch, with clean accuracy; the none owner never verifies
     assert [r["epoch"] for r in ftal.curve] == [0, 1]
@@ -128,7 +128,7 @@ def test_extraction_grows_with_data(mini_smoke, mini_clean):
     agree = float((predict(big.model, test) == predict(mini_clean, test)).float().mean())
     assert agree > 0.8 and big.metrics["agreement"] == pytest.approx(agree)
     # a substitute trained from scratch, not a copy of the victim
-    assert all(not torch.equal(a, b) for a, b in zip(big.model.parameters(), mini_clean.parameters()))
+    assert all(not torch.equal(a.cpu(), b.cpu()) for a, b in zip(big.model.parameters(), mini_clean.parameters()))
 
 
 def test_extraction_sources(mini_smoke, mini_clean):
@@ -142,9 +142,10 @@ def test_extraction_sources(mini_smoke, mini_clean):
 
 
 def test_soft_label_kl_is_zero_only_at_the_victim(mini_smoke, mini_clean):
-    x = mini_smoke.data("test").floats(slice(0, 64))
+    dev = next(mini_clean.parameters()).device  # the fixture trains on CUDA when present
+    x = mini_smoke.data("test").floats(slice(0, 64)).to(dev)
     hook = _SoftLabels(mini_clean.eval())
     with torch.no_grad():
         same = hook.extra_loss(mini_clean, x, None, mini_clean(x))
-        other = hook.extra_loss(mini_clean, x, None, torch.zeros(64, 10))
+        other = hook.extra_loss(mini_clean, x, None, torch.zeros(64, 10, device=dev))
     assert float(same) == pytest.approx(0.0, abs=1e-5) and float(other) > 0.1
