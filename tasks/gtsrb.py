@@ -31,7 +31,7 @@ GTSRB_HINT = ("Expected <data>/gtsrb/GTSRB/ (or <data>/GTSRB/) holding Final_Tra
               "https://benchmark.ini.rub.de/gtsrb_dataset.html and unzip them into <data>/gtsrb/.")
 NUM_CLASSES = 43
 _ROI_COLS = ("Filename", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2", "ClassId")
-_CACHE_VERSION = 1  # bump when the decoding changes
+_CACHE_VERSION = 3  # bump when the decoding changes (3: ROI scaled to the stored image size)
 # Fixed per-channel estimate, measured once over all 39,209 ROI-cropped training images at
 # 48x48 (32x32 agrees within 0.002); fixed so a model never depends on a data subset.
 MEAN_STD = ([0.2069, 0.1846, 0.1947], [0.2578, 0.2351, 0.2460])
@@ -76,14 +76,25 @@ def cached_arrays(tag: str, fingerprint: dict, build: Callable[[], dict[str, np.
     return arrays
 
 
-def load_image(path: Path, size: tuple[int, int], box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """RGB uint8 (3, H, W) of ``path``, cropped to ``box`` (left, top, right, bottom exclusive) and resized."""
+def load_image(path: Path, size: tuple[int, int], box: tuple[int, int, int, int] | None = None,
+               box_frame: tuple[int, int] | None = None) -> np.ndarray:
+    """RGB uint8 (3, H, W) of ``path``, cropped to ``box`` (left, top, right, bottom exclusive) and resized.
+
+    ``box_frame`` is the (width, height) the box was annotated on (GTSRB's Width/Height columns).
+    A copy whose images were resized after annotation (e.g. GTSRB re-saved at 32x32 with the
+    original csv) gets the box scaled to the stored size; cropping with the original numbers
+    would pad the sign with black and shrink it into a corner.
+    """
     try:
         with Image.open(path) as img:
             if box is None:
                 img.draft("RGB", (size[1], size[0]))  # JPEG: decode at a reduced scale, still >= size
             img = img.convert("RGB")
             if box is not None:
+                if box_frame is not None and tuple(img.size) != tuple(box_frame):
+                    sx, sy = img.size[0] / box_frame[0], img.size[1] / box_frame[1]
+                    box = (round(box[0] * sx), round(box[1] * sy), max(round(box[2] * sx), round(box[0] * sx) + 1),
+                           max(round(box[3] * sy), round(box[1] * sy) + 1))
                 img = img.crop(box)
             img = img.resize((size[1], size[0]), Image.BILINEAR)
             return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
@@ -133,20 +144,21 @@ def _split_sources(base: Path, split: str) -> list[tuple[Path, Path]]:
 
 
 def _decode(sources: list[tuple[Path, Path]], size: tuple[int, int]) -> dict[str, np.ndarray]:
-    items: list[tuple[Path, tuple[int, int, int, int], int]] = []
+    items: list[tuple[Path, tuple[int, int, int, int], tuple[int, int], int]] = []
     for csv_path, folder in sources:
         for r in read_gt_csv(csv_path):
             try:
                 x1, y1, x2, y2, label = (int(r[k]) for k in _ROI_COLS[1:])
+                frame = (int(r["Width"]), int(r["Height"])) if r.get("Width") and r.get("Height") else None
             except (TypeError, ValueError):
                 raise BadInput(f"{csv_path}: bad number in row for {r.get('Filename')!r}") from None
             if not 0 <= label < NUM_CLASSES or x2 < x1 or y2 < y1 or x1 < 0 or y1 < 0:
                 raise BadInput(f"{csv_path}: bad ROI or ClassId in row for {r['Filename']!r}")
-            items.append((folder / r["Filename"], (x1, y1, x2 + 1, y2 + 1), label))  # ROI corners are inclusive
+            items.append((folder / r["Filename"], (x1, y1, x2 + 1, y2 + 1), frame, label))  # ROI corners are inclusive
     x = np.empty((len(items), 3, *size), dtype=np.uint8)
-    for i, (path, box, _) in enumerate(items):
-        x[i] = load_image(path, size, box)
-    return {"x": x, "y": np.array([it[2] for it in items], dtype=np.int64)}
+    for i, (path, box, frame, _) in enumerate(items):
+        x[i] = load_image(path, size, box, frame)
+    return {"x": x, "y": np.array([it[3] for it in items], dtype=np.int64)}
 
 
 def load_gtsrb_split(root: Path | None, split: str, size: tuple[int, int]) -> Data:

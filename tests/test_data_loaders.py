@@ -67,6 +67,11 @@ def test_gtsrb_real_counts(gtsrb_loaded):
     assert task.model()(train.floats(slice(0, 2))).shape == (2, 43)
     # ROI crops of signs are neither blank nor saturated
     assert 0.1 < float(train.floats(slice(0, 2000)).mean()) < 0.5
+    # the copy here stores every image at 32x32 while the csv keeps the original Width/Height/ROI:
+    # the ROI must be scaled, or the crop runs off the image and its bottom/right rows come out black
+    for split in (train, test):
+        black_bottom = (split.x[:, :, -1, :] == 0).all(1).all(1).float().mean()
+        assert float(black_bottom) < 0.001
 
 
 def test_gtsrb_second_load_from_cache(gtsrb_loaded):
@@ -163,6 +168,14 @@ def test_gtsrb_fixture_roi_crop_and_cache(fake_gtsrb):
     csv_path = fake_gtsrb / "gtsrb/GTSRB/Final_Test/GT-final_test.csv"
     _write_gt(csv_path, [["00000.ppm", 30, 30, 5, 5, 24, 24, 4], ["00001.ppm", 30, 30, 5, 5, 24, 24, 42]])
     assert task.load_split("test").y.tolist() == [4, 42]
+
+
+def test_gtsrb_roi_scaled_when_images_were_resized(fake_gtsrb):
+    """A copy re-saved at another size with the original csv (Width/Height/ROI of the original)."""
+    d = fake_gtsrb / "gtsrb/GTSRB/Final_Training/Images/00007"
+    _sign((35, 100, 200)).resize((60, 60), Image.NEAREST).save(d / "00000_00000.ppm")  # csv still says 30x30
+    train = Traffic(data_dir=str(fake_gtsrb), profile="smoke", resolution=16).load_split("train")
+    assert train.x[7, 0].unique().tolist() == [35] and train.x[7, 2].unique().tolist() == [200]
 
 
 def test_gtsrb_fixture_corrupt_files(fake_gtsrb):
