@@ -37,8 +37,12 @@ def _safe(text: str) -> str:
 
 
 def _panels(df: pd.DataFrame, x: str, ys: list[str], title: str, path: Path, logx: bool = False,
-            xlabel: str | None = None) -> Path | None:
-    """One subplot per setting; one colour per scheme; one line style per metric."""
+            xlabel: str | None = None, vline: tuple[float, str] | None = None) -> Path | None:
+    """One subplot per setting; one colour per scheme; one line style per metric.
+
+    ``vline`` = (x, label): a reference drawn on every panel (the steps a fresh owner model costs).
+    """
+    df = owner_as_wm(df)
     ys = [y for y in ys if y in df and df[y].notna().any()]
     if df.empty or x not in df or df[x].notna().sum() == 0 or not ys:
         return None
@@ -55,6 +59,9 @@ def _panels(df: pd.DataFrame, x: str, ys: list[str], title: str, path: Path, log
                 if mean[y].notna().any():
                     style = LINES.get(y, ("-", y))[0]
                     ax.plot(mean.index, mean[y], style, color=colours[scheme], marker="." if len(mean) < 30 else None)
+        if vline is not None:
+            ax.axvline(vline[0], color="black", lw=0.8, alpha=0.6)
+            ax.annotate(vline[1], (vline[0], 0.5), rotation=90, fontsize=6, ha="right", va="center")
         ax.set_title(setting, fontsize=9)
         ax.set_xlabel(xlabel or x)
         ax.set_ylim(-0.02, 1.02)
@@ -104,6 +111,34 @@ def _extraction_points(results: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFr
     return out
 
 
+def owner_as_wm(df: pd.DataFrame) -> pd.DataFrame:
+    """Piracy curves call the owner's mark ``owner_wm_acc``; plot it on the ``wm_acc`` line."""
+    if "owner_wm_acc" in df and ("wm_acc" not in df or df["wm_acc"].isna().all()):
+        return df.assign(wm_acc=df["owner_wm_acc"])
+    return df
+
+
+def fresh_owner_steps(results: pd.DataFrame, task: str, arch: str, profile: str) -> tuple[float, str] | None:
+    """Steps of training an owner model from scratch (its recipe's epochs over the whole training set).
+
+    The training-set size is read off a ``cost_curve_all`` row (that attacker holds all of it):
+    samples / epochs of its cost. The paper's Fig. 2 compares piracy with this cost.
+    """
+    rows = results[(results["task"] == task) & (results["arch"] == arch) & (results["profile"] == profile)
+                   & (results["setting"] == "cost_curve_all")] if "setting" in results else results.iloc[0:0]
+    for _, row in rows.iterrows():
+        try:
+            metrics = row["metrics"] if isinstance(row["metrics"], dict) else json.loads(row["metrics"])
+            recipe = row["recipe"] if isinstance(row["recipe"], dict) else json.loads(row["recipe"])
+            cost = metrics["cost"]
+            per_epoch = cost["samples"] / cost["epochs"]
+            steps = recipe["epochs"] * math.ceil(per_epoch / recipe["batch_size"])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            continue
+        return float(steps), f"fresh owner model: {steps} steps"
+    return None
+
+
 def make_plots(results: pd.DataFrame, curves: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
     """Write every plot the data allow into ``out_dir``; return the PNG paths (possibly none)."""
     out = Path(out_dir)
@@ -127,13 +162,14 @@ def make_plots(results: pd.DataFrame, curves: pd.DataFrame, out_dir: str | os.Pa
             cost = pi["setting"].str.startswith("cost_curve")
             jobs.append((pi[~cost], "epoch", list(LINES), f"Piracy ({label})", "piracy", False, "epoch"))
             jobs.append((pi[cost], "step", list(LINES), f"Piracy cost curves ({label})", "piracy_cost", False,
-                         "attacker step"))
+                         "attacker step", fresh_owner_steps(results, task, arch, profile)))
         ex = _extraction_points(results[(results["task"] == task) & (results["arch"] == arch)
                                         & (results["profile"] == profile)], cur if not cur.empty else pd.DataFrame())
         jobs.append((ex, "data_size", ["nc_acc", "wm_acc"], f"Extraction ({label})", "extraction", True,
                      "attacker inputs"))
-        for df, x, ys, title, kind, logx, xlabel in jobs:
-            p = _panels(df, x, ys, title, out / f"{stem}_{kind}.png", logx=logx, xlabel=xlabel)
+        for df, x, ys, title, kind, logx, xlabel, *vline in jobs:
+            p = _panels(df, x, ys, title, out / f"{stem}_{kind}.png", logx=logx, xlabel=xlabel,
+                        vline=vline[0] if vline else None)
             if p is not None:
                 written.append(p)
     return written

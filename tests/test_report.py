@@ -164,3 +164,21 @@ def test_merge_bad_source_writes_nothing(tmp_path):
     res = CliRunner().invoke(cli, ["merge", str(tmp_path / "a"), str(tmp_path / "empty"), "--out", str(out)])
     assert res.exit_code == 2 and "no results.sqlite" in res.output, res.output
     assert not out.exists()
+
+
+def test_piracy_cost_plot_reads_owner_mark_and_fresh_model_cost():
+    """The piracy attack logs ``owner_wm_acc``; the cost plot marks a fresh owner model's steps (Fig. 2)."""
+    import json
+
+    import pandas as pd
+
+    from harness.plots import fresh_owner_steps, owner_as_wm
+
+    curve = pd.DataFrame({"step": [0, 100], "owner_wm_acc": [0.96, 0.0], "pirate_wm_acc": [0.0, 0.97]})
+    assert owner_as_wm(curve)["wm_acc"].tolist() == [0.96, 0.0]
+    results = pd.DataFrame([{"task": "digit", "arch": "cnn", "profile": "quick", "setting": "cost_curve_all",
+                             "metrics": json.dumps({"cost": {"epochs": 5.0, "samples": 300000}}),
+                             "recipe": json.dumps({"epochs": 6, "batch_size": 128})}])
+    steps, label = fresh_owner_steps(results, "digit", "cnn", "quick")
+    assert steps == 6 * 469 and "2814" in label  # 60,000 images / 128 per step, 6 epochs
+    assert fresh_owner_steps(results, "traffic", "cnn", "quick") is None
