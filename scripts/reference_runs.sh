@@ -34,6 +34,14 @@ if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9
       --setting piracy:data_all --param piracy.pirate_keys=1 --out "$OUT/digit-quick"
   OMP_NUM_THREADS=1 run run --task digit --scheme null_embedding,zhang --attack corruption --profile quick --seeds 1 \
       --out "$OUT/digit-quick"
+  # DeepSigns (its H200 cells failed on a CUDA bug): 3 seeds, every piracy setting, corruption
+  OMP_NUM_THREADS=1 bench run --task digit --scheme deepsigns --attack none --profile quick --seeds 3 --data-dir "$DATA" \
+      --out "$OUT/digit-quick"
+  OMP_NUM_THREADS=1 bench run --task digit --scheme deepsigns --attack piracy --profile quick --seeds 1 --data-dir "$DATA" \
+      --param piracy.pirate_keys=2 --setting piracy:paper,adam,adam_lr1e-4,clip,low_lr,data20k,data_all,epochs_x4 \
+      --out "$OUT/digit-quick"
+  OMP_NUM_THREADS=1 bench run --task digit --scheme deepsigns --attack corruption --profile quick --seeds 1 --data-dir "$DATA" \
+      --setting corruption:last_lr,adam --out "$OUT/digit-quick"
 fi
 if on digit-claims; then  # non-trivial ownership: 1,000 random keys per scheme, on clean and watermarked models
   OMP_NUM_THREADS=2 run run --task digit --scheme all --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
@@ -44,9 +52,10 @@ if on mini-grid; then  # every scheme x every attack on the shipped subset (smok
 fi
 if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB classes 0-21, student on 22-42
   run run --task traffic@a --scheme null_embedding --attack none,transfer --profile quick --seeds 1 \
-      --out "$OUT/traffic-split-quick"
+      --out "$OUT/traffic-split-quick-v2"
 fi
 if on traffic; then
-  run run --task traffic --scheme none,null_embedding --attack none,piracy --profile quick --seeds 1 \
-      --param piracy.pirate_keys=3 --out "$OUT/traffic-quick"
+  run run --task traffic --scheme none,null_embedding --attack none --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
+  run run --task traffic --scheme null_embedding,zhang --attack none,piracy --profile quick --seeds 1 \
+      --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
 fi
