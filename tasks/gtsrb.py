@@ -144,7 +144,7 @@ def _split_sources(base: Path, split: str) -> list[tuple[Path, Path]]:
 
 
 def _decode(sources: list[tuple[Path, Path]], size: tuple[int, int]) -> dict[str, np.ndarray]:
-    items: list[tuple[Path, tuple[int, int, int, int], tuple[int, int], int]] = []
+    items: list[tuple[Path, tuple[int, int, int, int], tuple[int, int] | None, int]] = []
     for csv_path, folder in sources:
         for r in read_gt_csv(csv_path):
             try:
