@@ -1,9 +1,11 @@
 """Leaderboard: one row per task x arch x profile x scheme x attack x setting, mean and std over seeds."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -11,6 +13,17 @@ from harness.store import METRIC_COLUMNS
 
 GROUP = ["task", "arch", "profile", "scheme", "attack", "setting"]
 LEADERBOARD_COLUMNS = GROUP + ["seeds"] + METRIC_COLUMNS + [f"{c}_std" for c in METRIC_COLUMNS]
+
+
+def parse_metrics(text: Any) -> dict[str, Any]:
+    """A stored JSON column (``metrics``, ``recipe``) as a dict; empty when missing or not a JSON object."""
+    if not isinstance(text, str) or not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def leaderboard(results: pd.DataFrame) -> pd.DataFrame:

@@ -7,7 +7,6 @@ watermark dashed, the pirate watermark dotted, so lines differ by more than colo
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -20,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.leaderboard import GROUP  # noqa: E402
+from harness.leaderboard import GROUP, parse_metrics  # noqa: E402
 
 OKABE_ITO = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"]
 LINES = {"nc_acc": ("-", "NC"), "wm_acc": ("--", "owner WM"), "pirate_wm_acc": (":", "pirate WM")}
@@ -100,7 +99,7 @@ def _extraction_points(results: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFr
             return c
     rows = []
     for _, r in results[results["attack"] == "extraction"].iterrows():
-        m = json.loads(r["metrics"]) if isinstance(r.get("metrics"), str) and r["metrics"] else {}
+        m = parse_metrics(r.get("metrics"))
         if "data_size" in m:
             nc = m.get("substitute_nc_acc", r["nc_acc_after"])
             rows.append({**{k: r[k] for k in GROUP + ["seed"]}, "data_size": m["data_size"], "nc_acc": nc,
@@ -127,13 +126,10 @@ def fresh_owner_steps(results: pd.DataFrame, task: str, arch: str, profile: str)
     rows = results[(results["task"] == task) & (results["arch"] == arch) & (results["profile"] == profile)
                    & (results["setting"] == "cost_curve_all")] if "setting" in results else results.iloc[0:0]
     for _, row in rows.iterrows():
+        cost, recipe = parse_metrics(row.get("metrics")).get("cost", {}), parse_metrics(row.get("recipe"))
         try:
-            metrics = row["metrics"] if isinstance(row["metrics"], dict) else json.loads(row["metrics"])
-            recipe = row["recipe"] if isinstance(row["recipe"], dict) else json.loads(row["recipe"])
-            cost = metrics["cost"]
-            per_epoch = cost["samples"] / cost["epochs"]
-            steps = recipe["epochs"] * math.ceil(per_epoch / recipe["batch_size"])
-        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            steps = recipe["epochs"] * math.ceil(cost["samples"] / cost["epochs"] / recipe["batch_size"])
+        except (KeyError, TypeError, ZeroDivisionError):
             continue
         return float(steps), f"fresh owner model: {steps} steps"
     return None

@@ -19,7 +19,6 @@ Verdict of one (scheme, attack) cell, shared with the HTML matrix and ``bench ch
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from harness.errors import BadInput
-from harness.leaderboard import GROUP, atomic_write_text, leaderboard
+from harness.leaderboard import GROUP, atomic_write_text, leaderboard, parse_metrics
 from harness.store import DB_NAME, Store
 
 DESTROYED_DROP = 0.05  # fraction of NC; "model destroyed" beyond this drop
@@ -131,16 +130,6 @@ def open_store(path: str | os.PathLike | Store) -> Store:
     if not (p / DB_NAME).is_file():
         raise BadInput(f"no results store at {p} (expected {p / DB_NAME}; run `bench run --out {p}` first)")
     return Store(p)
-
-
-def parse_metrics(text: Any) -> dict[str, Any]:
-    if not isinstance(text, str) or not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def prepare(results: pd.DataFrame) -> pd.DataFrame:
