@@ -93,8 +93,8 @@ def load_image(path: Path, size: tuple[int, int], box: tuple[int, int, int, int]
             if box is not None:
                 if box_frame is not None and tuple(img.size) != tuple(box_frame):
                     sx, sy = img.size[0] / box_frame[0], img.size[1] / box_frame[1]
-                    box = (round(box[0] * sx), round(box[1] * sy), max(round(box[2] * sx), round(box[0] * sx) + 1),
-                           max(round(box[3] * sy), round(box[1] * sy) + 1))
+                    left, top, right, bottom = (round(v * s) for v, s in zip(box, (sx, sy, sx, sy)))
+                    box = (left, top, max(right, left + 1), max(bottom, top + 1))  # never an empty crop
                 img = img.crop(box)
             img = img.resize((size[1], size[0]), Image.BILINEAR)
             return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
