@@ -46,7 +46,7 @@ for s in $stages; do
       bench_ 300 run --scheme all --attack none,piracy,pruning,finetune,neural_cleanse --seeds "$SEEDS" \
         --param piracy.pirate_keys=3 2>&1 | tail -3 ;;
   esac
-  pkill -f multiprocessing.spawn 2>/dev/null  # workers of a stage its timeout stopped
+  pkill -f multiprocessing.spawn 2>/dev/null  # orphaned workers of a timed-out stage (the device runs nothing else; do not use on a shared machine)
   save
   stamp "done $s"
 done

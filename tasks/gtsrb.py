@@ -152,8 +152,8 @@ def _decode(sources: list[tuple[Path, Path]], size: tuple[int, int]) -> dict[str
                 frame = (int(r["Width"]), int(r["Height"])) if r.get("Width") and r.get("Height") else None
             except (TypeError, ValueError):
                 raise BadInput(f"{csv_path}: bad number in row for {r.get('Filename')!r}") from None
-            if not 0 <= label < NUM_CLASSES or x2 < x1 or y2 < y1 or x1 < 0 or y1 < 0:
-                raise BadInput(f"{csv_path}: bad ROI or ClassId in row for {r['Filename']!r}")
+            if not 0 <= label < NUM_CLASSES or x2 < x1 or y2 < y1 or x1 < 0 or y1 < 0 or (frame and min(frame) <= 0):
+                raise BadInput(f"{csv_path}: bad ROI, Width/Height or ClassId in row for {r['Filename']!r}")
             items.append((folder / r["Filename"], (x1, y1, x2 + 1, y2 + 1), frame, label))  # ROI corners are inclusive
     x = np.empty((len(items), 3, *size), dtype=np.uint8)
     for i, (path, box, frame, _) in enumerate(items):

@@ -184,6 +184,10 @@ def test_gtsrb_fixture_corrupt_files(fake_gtsrb):
     with pytest.raises(BadInput) as exc:
         task.load_split("test")
     assert "00001.ppm" in _one_line(exc)
+    # a zero Width would divide by zero when the ROI is scaled to the stored image size
+    _write_gt(fake_gtsrb / "gtsrb/GTSRB/Final_Test/GT-final_test.csv", [["00000.ppm", 0, 30, 5, 5, 24, 24, 3]])
+    with pytest.raises(BadInput, match="Width/Height"):
+        task.load_split("test")
     (fake_gtsrb / "gtsrb/GTSRB/Final_Test/GT-final_test.csv").write_text("Filename;ClassId\n00000.ppm;3\n")
     with pytest.raises(BadInput, match="Roi.X1"):
         task.load_split("test")
