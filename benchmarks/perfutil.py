@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harness.device import autocast
+from harness.evaluate import eval_batch_size, eval_layout
 from harness.types import ExtraBatch, TrainHooks
 
 
@@ -37,12 +38,15 @@ def plain_train_epoch(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, l
 
 
 @torch.no_grad()
-def plain_accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> float:
+def plain_accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int | None = None) -> float:
+    """Hand-written eval loop with the suite's batch size and layout, so the ratio measures overhead only."""
     model.eval()
     correct = 0
+    batch_size = batch_size or eval_batch_size(x.device)
     with torch.no_grad(), autocast(x.device):  # the same bf16 autocast the suite uses on CUDA
         for i in range(0, len(y), batch_size):
-            correct += int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
+            xb = eval_layout(x[i:i + batch_size], x.device)
+            correct += int((model(xb).argmax(1) == y[i:i + batch_size]).sum())
     return correct / len(y)
 
 

@@ -192,7 +192,8 @@ class Traffic(Task):
     default_arch = "vgg6_cnn"
     inject_ratio = 0.1
     adi_ratio = 8 / 128
-    piracy_epochs = {"default": 25, "zhang": 10}  # Li et al. 7.2: 25 for null and adi, 10 for zhang
+    # Li et al. 7.2 / appendix: 25 for null embedding and Adi [1], 10 for Zhang [33] (all three trigger kinds)
+    piracy_epochs = {"default": 25, "zhang": 10, "zhang_noise": 10, "zhang_unrelated": 10}
     description = "GTSRB traffic signs (official ppm + GT csv, ROI crop), VGG-style CNN of Li et al. Table 12"
     data_hint = GTSRB_HINT
     profiles = {

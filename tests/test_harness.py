@@ -134,3 +134,29 @@ def test_ray_executor_matches_local(tmp_path, small_grid):
     # Ray workers run with one intra-op thread (OMP_NUM_THREADS=1), the local run with the
     # default; float reduction order then differs, so accuracies agree within a few test images.
     pd.testing.assert_frame_equal(a[cols], b[cols], atol=0.02, check_exact=False)
+
+
+def test_cpu_eval_layout_keeps_predictions():
+    """Channels-last 128-row batches (the CPU eval path) predict exactly what a plain forward pass does."""
+    import torch
+
+    from harness.evaluate import predict
+    from tasks import get_task
+
+    task = get_task("digit-mini", profile="smoke")
+    torch.manual_seed(0)
+    model = task.model().eval()
+    data = task.data("test").take(300, seed=0)
+    with torch.no_grad():
+        plain = model(data.floats()).argmax(1)
+    assert torch.equal(predict(model, data), plain)
+    assert torch.equal(predict(model, data, batch_size=1000), plain)
+
+
+def test_traffic_piracy_epochs_follow_the_paper():
+    """Li et al. 7.2: Traffic pirates train 10 epochs against every Zhang trigger kind, 25 against null / Adi."""
+    from tasks.gtsrb import Traffic
+
+    assert {s: Traffic.piracy_epochs_for(Traffic, s) for s in ("zhang", "zhang_noise", "zhang_unrelated")} == \
+        {"zhang": 10, "zhang_noise": 10, "zhang_unrelated": 10}
+    assert Traffic.piracy_epochs_for(Traffic, "null_embedding") == Traffic.piracy_epochs_for(Traffic, "adi") == 25
