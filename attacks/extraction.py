@@ -5,7 +5,8 @@ trains a substitute of the same architecture from scratch, with the task's train
 recipe for the profile and no watermark hooks (Li et al.: "Table 14 with 0 inject
 ratio"). Settings sweep the amount of in-distribution data (n1000, n5000, n10000,
 all) and out-of-distribution sources (ood_noise: random images; ood_data: another
-task's images, which the harness passes as ``ctx.extra["ood"]``, converted to this
+task's training images, which the harness passes as ``ctx.extra["ood"]`` (param
+``ood_task``; default GTSRB for the digit tasks, MNIST otherwise), converted to this
 task's channels and resolution). In-distribution
 inputs come from the attacker split; when a size exceeds it they are drawn from the
 owner's training split the harness passes as ``ctx.extra["train"]`` (the paper's
@@ -145,5 +146,7 @@ class Extraction(Attack):
         metrics = {"substitute_nc_acc": accuracy(substitute, ctx.test), "data_size": len(x), "source": source,
                    "labels": "soft" if soft else "hard", "queries": len(x), "agreement": agreement,
                    "victim_nc_acc": accuracy(victim, ctx.test), "epochs": recipe.epochs}
+        if source == "ood_data":
+            metrics["ood_task"] = ctx.params.get("ood_task")
         cost = Cost(epochs=log.epochs, samples=log.samples, steps=log.steps, seconds=time.perf_counter() - start)
         return AttackResult(model=substitute, metrics=metrics, curve=log.curve, cost=cost)

@@ -131,6 +131,12 @@ def get_task_spec(name: str, data_dir: str | None, profile: str, resolution: int
     return class_split(task, classes)
 
 
+def ood_task_name(name: str, params: dict[str, Any]) -> str:
+    """Extraction's ``ood_data`` query source: ``extraction.ood_task``, else GTSRB for the digit tasks and
+    MNIST for every other (Li et al. Table 6 used ImageNet / YouTube Faces, which are not offline here)."""
+    return str(params.get("ood_task") or ("traffic" if name.partition("@")[0].startswith("digit") else "digit"))
+
+
 def transfer_target(name: str, data_dir, profile, resolution):
     base, _, half = name.partition("@")
     return get_task_spec(f"{base}@{'a' if half == 'b' else 'b'}", data_dir, profile, resolution)
@@ -194,6 +200,9 @@ class JobRunner:
             extra = {"train": self._data(task, "train")}
             if cell.attack == "transfer":
                 extra["target_task"] = transfer_target(cell.task, self.spec.data_dir, self.spec.profile, self.spec.resolution)
+            if cell.attack == "extraction" and cell.setting == "ood_data":
+                other = get_task_spec(ood_task_name(cell.task, params), self.spec.data_dir, self.spec.profile, None)
+                extra["ood"], params["ood_task"] = other.data("train"), other.name
             ctx = AttackContext(task=task, scheme=scheme, owner_key=key, recipe=task.recipe,
                                 attacker=self._data(task, "attacker"), test=test, seed=cell.seed, setting=cell.setting,
                                 device=self.device, params=params, train_size=len(task.data("train")), extra=extra)

@@ -1,6 +1,7 @@
 """End-to-end harness tests on digit-mini smoke: grid, resume, store, leaderboard, plugins, executors."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -160,3 +161,16 @@ def test_traffic_piracy_epochs_follow_the_paper():
     assert {s: Traffic.piracy_epochs_for(Traffic, s) for s in ("zhang", "zhang_noise", "zhang_unrelated")} == \
         {"zhang": 10, "zhang_noise": 10, "zhang_unrelated": 10}
     assert Traffic.piracy_epochs_for(Traffic, "null_embedding") == Traffic.piracy_epochs_for(Traffic, "adi") == 25
+
+
+def test_extraction_ood_data_gets_another_tasks_images(tmp_path):
+    """`ood_data` used to fail through `bench run` (the harness never passed the other task's images)."""
+    from harness.grid import ood_task_name
+
+    assert ood_task_name("digit", {}) == "traffic" and ood_task_name("traffic@a", {}) == "digit"
+    spec = _spec(tmp_path / "run", attacks=["extraction"], settings={"extraction": ["ood_data"]},
+                 attack_params={"extraction": {"ood_task": "digit-mini", "n": 300, "epochs": 1}})
+    run_grid(spec)
+    row = Store(spec.out).results().iloc[0]
+    metrics = json.loads(row["metrics"])
+    assert metrics["source"] == "ood_data" and metrics["ood_task"] == "digit-mini" and metrics["data_size"] == 300
