@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from harness.device import autocast, pick_device
+from harness.device import autocast
 from tasks.base import Data
 
 

@@ -26,7 +26,7 @@ from harness.device import pick_device, seed_everything
 from harness.errors import BadInput
 from harness.evaluate import accuracy
 from harness.store import Store
-from harness.trainer import progress_enabled, train
+from harness.trainer import progress_enabled, progress_line, train
 from harness.types import Key, Verification
 
 
@@ -230,6 +230,8 @@ class JobRunner:
                 "command": self.spec.command, "code_version": self.version, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             self.store.write_cell(cell.cell_id, row, result.curve)
+            progress_line(f"cell {cell.task}/{cell.scheme}/{cell.attack}:{cell.setting} seed {cell.seed} stored: "
+                          f"nc {nc_after:.4f}, owner wm {after.wm_acc:.4f}, {seconds:.0f} s")
             done += 1
         return done
 
@@ -313,6 +315,7 @@ def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
         for n in run_ray(spec, groups):
             ran += n
             bar.update(n)
+            progress_line(f"grid: {ran}/{len(pending)} cells run, {time.perf_counter() - start:.0f} s")
     elif jobs > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -331,12 +334,14 @@ def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
                     n = f.result()
                     ran += n
                     bar.update(n)
+                    progress_line(f"grid: {ran}/{len(pending)} cells run, {time.perf_counter() - start:.0f} s")
     else:
         runner = JobRunner(spec)
         for g in groups:
             n = runner.run_job(g)
             ran += n
             bar.update(len(g))
+            progress_line(f"grid: {ran}/{len(pending)} cells run, {time.perf_counter() - start:.0f} s")
             if on_progress:
                 on_progress(ran, len(pending))
         runner.store.close()

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 from tqdm.auto import tqdm
 
 from harness.device import autocast, pick_device
@@ -37,9 +37,24 @@ class TrainLog:
     max_grad_norm: float = 0.0  # largest pre-clip global gradient norm seen (checks clipping)
 
 
-def progress_enabled() -> bool:
+def progress_mode() -> str:
+    """``bar`` on a terminal, ``lines`` when stderr goes to a log (background runs), ``off``.
+
+    ``WMBENCH_PROGRESS=0`` turns progress off, any other value forces bars."""
     flag = os.environ.get("WMBENCH_PROGRESS")
-    return flag != "0" if flag is not None else sys.stderr.isatty()
+    if flag is not None:
+        return "off" if flag == "0" else "bar"
+    return "bar" if sys.stderr.isatty() else "lines"
+
+
+def progress_enabled() -> bool:
+    return progress_mode() == "bar"
+
+
+def progress_line(text: str) -> None:
+    """One plain progress line for logs (``lines`` mode only): tqdm bars are unreadable in a file."""
+    if progress_mode() == "lines":
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def make_optimizer(params: Iterable[nn.Parameter], recipe: Recipe) -> torch.optim.Optimizer:
@@ -141,6 +156,8 @@ def train(
         if callback is not None and not eval_every:
             _log_row(log, callback(epoch, step, model), epoch, step, model)
         bar.set_postfix(loss=f"{log.losses[-1]:.4f}")
+        progress_line(f"{desc}: epoch {epoch + 1}/{recipe.epochs}, loss {log.losses[-1]:.4f}, "
+                      f"{time.perf_counter() - start:.0f} s")
     for h in hooks:
         h.teardown(model)
     model.eval()

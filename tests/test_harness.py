@@ -174,3 +174,17 @@ def test_extraction_ood_data_gets_another_tasks_images(tmp_path):
     row = Store(spec.out).results().iloc[0]
     metrics = json.loads(row["metrics"])
     assert metrics["source"] == "ood_data" and metrics["ood_task"] == "digit-mini" and metrics["data_size"] == 300
+
+
+def test_progress_lines_for_logs(monkeypatch, capsys):
+    """Background runs log one line per epoch and per cell; WMBENCH_PROGRESS=0 silences them."""
+    from harness import trainer
+
+    monkeypatch.delenv("WMBENCH_PROGRESS", raising=False)
+    monkeypatch.setattr(trainer.sys.stderr, "isatty", lambda: False, raising=False)
+    assert trainer.progress_mode() == "lines"
+    trainer.progress_line("grid: 1/2 cells run")
+    assert "grid: 1/2 cells run" in capsys.readouterr().err
+    monkeypatch.setenv("WMBENCH_PROGRESS", "0")
+    trainer.progress_line("silent")
+    assert trainer.progress_mode() == "off" and "silent" not in capsys.readouterr().err
