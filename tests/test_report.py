@@ -69,7 +69,7 @@ def test_plots_are_pngs(report):
 
 
 def test_plots_skipped_without_curves(tmp_path):
-    store = one_row_store(tmp_path / "run", "bench run")
+    one_row_store(tmp_path / "run", "bench run")
     paths = write_report(tmp_path / "run", tmp_path / "out")
     assert [p.name for p in paths] == ["tables.md"]
     md = paths[0].read_text()
