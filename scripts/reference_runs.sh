@@ -58,4 +58,10 @@ if on traffic; then
   run run --task traffic --scheme none,null_embedding --attack none --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
   run run --task traffic --scheme null_embedding,zhang --attack none,piracy --profile quick --seeds 1 \
       --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
+  # fourth session: the other schemes' owners, Table 1 piracy on Traffic, pruning (Fig. 6), extraction (Table 6)
+  run run --task traffic --scheme all --attack none,pruning --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
+  run run --task traffic --scheme all --attack piracy --profile quick --seeds 1 --param piracy.pirate_keys=1 \
+      --out "$OUT/traffic-quick-v2"
+  run run --task traffic --scheme null_embedding --attack extraction --setting extraction:ood_noise,ood_data,n5000 \
+      --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
 fi
