@@ -106,6 +106,8 @@ def expand(spec: GridSpec) -> list[Cell]:
             for s in settings:
                 if s not in a.settings:
                     raise BadInput(f"unknown setting {s!r} for attack {attack}; known: {', '.join(a.settings)}")
+            if attack == "extraction" and "ood_data" in settings:  # a bad ood_task fails before any training
+                get_task_spec(ood_task_name(task, spec.attack_params.get("extraction", {})), spec.data_dir, spec.profile, None)
             for scheme in spec.schemes:
                 for seed in spec.seeds:
                     for setting in settings:
@@ -309,13 +311,17 @@ def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
     start = time.perf_counter()
     ran = 0
     bar = tqdm(total=len(pending), desc="grid", unit="cell", disable=not progress_enabled())
+
+    def advance(cells: int) -> None:
+        bar.update(cells)
+        progress_line(f"grid: {ran}/{len(pending)} cells run, {time.perf_counter() - start:.0f} s")
+
     if executor == "ray":
         from harness.executors import run_ray
 
         for n in run_ray(spec, groups):
             ran += n
-            bar.update(n)
-            progress_line(f"grid: {ran}/{len(pending)} cells run, {time.perf_counter() - start:.0f} s")
+            advance(n)
     elif jobs > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -333,15 +339,13 @@ def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
                 for f in as_completed(futures):
                     n = f.result()
                     ran += n
-                    bar.update(n)
-                    progress_line(f"grid: {ran}/{len(pending)} cells run, {time.perf_counter() - start:.0f} s")
+                    advance(n)
     else:
         runner = JobRunner(spec)
         for g in groups:
             n = runner.run_job(g)
             ran += n
-            bar.update(len(g))
-            progress_line(f"grid: {ran}/{len(pending)} cells run, {time.perf_counter() - start:.0f} s")
+            advance(len(g))
             if on_progress:
                 on_progress(ran, len(pending))
         runner.store.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.errors import BadInput
 from harness.grid import GridSpec, expand, run_grid
 from harness.leaderboard import LEADERBOARD_COLUMNS, leaderboard
 from harness.store import Store
@@ -174,6 +175,12 @@ def test_extraction_ood_data_gets_another_tasks_images(tmp_path):
     row = Store(spec.out).results().iloc[0]
     metrics = json.loads(row["metrics"])
     assert metrics["source"] == "ood_data" and metrics["ood_task"] == "digit-mini" and metrics["data_size"] == 300
+    # an unknown query task fails in one line before any model is trained
+    bad = _spec(tmp_path / "bad", attacks=["extraction"], settings={"extraction": ["ood_data"]},
+                attack_params={"extraction": {"ood_task": "nosuch"}})
+    with pytest.raises(BadInput, match="unknown task 'nosuch'"):
+        run_grid(bad)
+    assert not (tmp_path / "bad" / "models").exists()
 
 
 def test_progress_lines_for_logs(monkeypatch, capsys):
