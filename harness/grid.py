@@ -181,12 +181,12 @@ class JobRunner:
         from attacks import AttackContext, get_attack
         from schemes import get_scheme
 
-        todo = [c for c in cells if not self.store.has(c.cell_id)]
+        scheme = get_scheme(cells[0].scheme)
+        todo = [c for c in cells if not self.store.has(c.cell_id, scheme.version)]
         if not todo:
             return 0
         c0 = todo[0]
         task = get_task_spec(c0.task, self.spec.data_dir, self.spec.profile, self.spec.resolution)
-        scheme = get_scheme(c0.scheme)
         key = scheme.keygen(task, seed=c0.seed)
         test = self._data(task, "test")
         victim, meta, _ = self.owner_model(task, c0.arch, scheme, key, c0.seed)
@@ -227,7 +227,8 @@ class JobRunner:
                 "pirate_wm_acc": m.get("pirate_wm_acc"), "pirate_verified": m.get("pirate_verified"),
                 "attack_seconds": result.cost.seconds or seconds, "train_seconds": meta.get("train_seconds"),
                 "metrics": {**m, "cost": asdict(result.cost), "before": before.details, "after": after.details,
-                            "ber_before": before.ber, "ber_after": after.ber, "params": params},
+                            "ber_before": before.ber, "ber_after": after.ber, "params": params,
+                            "scheme_version": scheme.version},
                 "recipe": task.recipe.as_dict(), "device": device_label(self.device),
                 "command": self.spec.command, "code_version": self.version, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
@@ -255,12 +256,12 @@ def run_claims(spec: GridSpec, keys: int) -> list[dict[str, Any]]:
                 continue
             scheme = get_scheme(name)
             for seed in spec.seeds:
-                if runner.store.has_claims(task_name, spec.profile, name, seed, keys):
+                if runner.store.has_claims(task_name, spec.profile, name, seed, keys, scheme.version):
                     continue
                 key = scheme.keygen(task, seed=seed)
                 marked, _, _ = runner.owner_model(task, arch, scheme, key, seed)
                 clean, _, _ = runner.owner_model(task, arch, none, none.keygen(task, seed), seed)
-                payload = false_claims(scheme, task, clean, marked, key, test, keys=keys)
+                payload = {**false_claims(scheme, task, clean, marked, key, test, keys=keys), "scheme_version": scheme.version}
                 runner.store.write_claims(task_name, spec.profile, name, seed, payload)
                 out.append({"task": task_name, "scheme": name, "seed": seed, **payload})
     runner.store.close()
@@ -303,7 +304,9 @@ def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
     """Run every missing cell; returns counts. Resumable and safe to run twice at once."""
     cells = expand(spec)
     store = Store(spec.out)
-    done_before = store.done_cells()
+    from schemes import get_scheme
+
+    done_before = store.done_cells({name: get_scheme(name).version for name in spec.schemes})
     pending = [c for c in cells if c.cell_id not in done_before]
     device = pick_device(spec.device)
     run_id = store.start_run(spec.command, device_label(device), code_version())

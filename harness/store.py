@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+def _scheme_version(metrics: str | None) -> str:
+    return str(json.loads(metrics or "{}").get("scheme_version", "1"))
+
+
 def _clean(v: Any) -> Any:
     if isinstance(v, bool):
         return float(v)
@@ -92,11 +96,23 @@ class Store:
         else:
             self.conn.execute("COMMIT")
 
-    def done_cells(self) -> set[str]:
-        return {r[0] for r in self.conn.execute("SELECT cell_id FROM results")}
+    def done_cells(self, scheme_versions: dict[str, str] | None = None) -> set[str]:
+        """Stored cell ids; with ``scheme_versions``, only cells whose scheme is at that version.
 
-    def has(self, cell_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM results WHERE cell_id=?", (cell_id,)).fetchone() is not None
+        A row made by an older version of its scheme (a changed loss, a fixed bug) is stale: the
+        model cache already retrains it (the version is in the cache key), and leaving out its
+        cell here makes ``bench run`` rerun and replace the row instead of keeping the old number.
+        Rows from before versions were recorded count as version "1".
+        """
+        rows = self.conn.execute("SELECT cell_id, scheme, metrics FROM results").fetchall()
+        if scheme_versions is None:
+            return {r[0] for r in rows}
+        return {cell_id for cell_id, scheme, metrics in rows
+                if scheme not in scheme_versions or _scheme_version(metrics) == scheme_versions[scheme]}
+
+    def has(self, cell_id: str, scheme_version: str | None = None) -> bool:
+        row = self.conn.execute("SELECT metrics FROM results WHERE cell_id=?", (cell_id,)).fetchone()
+        return row is not None and (scheme_version is None or _scheme_version(row[0]) == scheme_version)
 
     def write_cell(self, cell_id: str, row: dict[str, Any], curve: list[dict[str, Any]]) -> None:
         """The cell's summary and every curve step, atomically."""
@@ -141,9 +157,10 @@ class Store:
             conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?)",
                          (task, profile, scheme, seed, payload["keys"], json.dumps(payload, default=_json_default)))
 
-    def has_claims(self, task: str, profile: str, scheme: str, seed: int, keys: int) -> bool:
-        return self.conn.execute("SELECT 1 FROM claims WHERE task=? AND profile=? AND scheme=? AND seed=? AND keys>=?",
-                                 (task, profile, scheme, seed, keys)).fetchone() is not None
+    def has_claims(self, task: str, profile: str, scheme: str, seed: int, keys: int, scheme_version: str = "1") -> bool:
+        rows = self.conn.execute("SELECT payload FROM claims WHERE task=? AND profile=? AND scheme=? AND seed=? AND keys>=?",
+                                 (task, profile, scheme, seed, keys)).fetchall()
+        return any(_scheme_version(r[0]) == scheme_version for r in rows)
 
     def claims(self) -> pd.DataFrame:
         rows = self.conn.execute("SELECT task, profile, scheme, seed, payload FROM claims ORDER BY task, scheme, seed").fetchall()

@@ -67,6 +67,26 @@ def test_rerun_does_no_training_and_changes_no_row(small_grid):
     assert models == sorted(p.stat().st_mtime_ns for p in Path(spec.out, "models").glob("*.safetensors"))
 
 
+def test_a_new_scheme_version_reruns_its_cells(small_grid, tmp_path, monkeypatch):
+    """A changed scheme (version bump) must not keep its old rows on resume: they are rerun and replaced."""
+    from schemes.zhang import Zhang
+
+    spec, _, _ = small_grid
+    out = tmp_path / "grid"
+    shutil.copytree(spec.out, out)
+    old = Store(out).results().set_index("cell_id")
+    assert {json.loads(m).get("scheme_version") for m in old.metrics} == {"1"}
+    monkeypatch.setattr(Zhang, "version", "2")
+    summary = run_grid(GridSpec(**{**spec.__dict__, "out": str(out)}))
+    assert summary["ran"] == 2 and summary["skipped"] == 2  # zhang's two cells; none's two stay
+    new = Store(out).results().set_index("cell_id")
+    assert len(new) == 4
+    for cell_id, row in new.iterrows():
+        version = json.loads(row.metrics)["scheme_version"]
+        assert version == ("2" if row.scheme == "zhang" else "1")
+        assert (row.created != old.loc[cell_id, "created"]) == (row.scheme == "zhang")
+
+
 def test_changed_setting_never_reuses_a_stale_model(tmp_path):
     from harness.cache import cache_key
 
