@@ -1,23 +1,44 @@
 """DeepSigns embedding, epoch by epoch: BER and how far the key images' mean activation is from its centre.
 
     WMBENCH_DATA=../shared/datasets python scripts/deepsigns_probe.py [--task digit] [--profile quick] [--seed 0]
+        [--l1 public] [--l2 cosine]
 
 Prints, after every epoch: BER, the distance between the key images' mean penultimate activation
 and the target class's trainable centre, the centre's norm, and the smallest bit margins
 |A c| (what l4 trains) and |A mean(act)| (what verification reads). Diagnostic only; it trains
-with the same hooks and recipe as `bench run`, and writes nothing.
+with the same hooks and recipe as `bench run`, and writes nothing. ``--l1 public`` swaps in the
+public port's l1 (mean squared error of every row to its class centre) and ``--l2 cosine`` the
+scheme's version-1 separation term (true cosine), to rerun the ablations in schemes/deepsigns.py.
 """
 from __future__ import annotations
 
 import argparse
 
 import torch
+import torch.nn.functional as F
 
 from harness.evaluate import accuracy
 from harness.trainer import train
 from schemes import get_scheme
-from schemes.deepsigns import key_images, penultimate, projection
+from schemes.deepsigns import DeepSignsHooks, key_images, penultimate, projection
 from tasks import get_task
+
+
+def ablated_loss(l1_form: str, l2_form: str):
+    """DeepSignsHooks.extra_loss with the l1 / l2 forms swapped (the other terms as in the scheme)."""
+    def extra_loss(self, model, x, y, logits):
+        act, c = self._act.float().flatten(1), self.centres
+        if l1_form == "public":
+            l1 = F.mse_loss(act, c[y])
+        else:
+            l1 = ((act[y == self.target] - c[self.target]) ** 2).sum() / 2
+        near = c[(torch.cdist(c, c) ** 2 + torch.eye(len(c), device=c.device) * 1e9).argmin(1)]
+        closeness = F.cosine_similarity(c, near, dim=1) if l2_form == "cosine" else (c * near).sum(1)
+        l2 = (((c - near) ** 2).sum(1) * (closeness - 1)).sum()
+        l3 = (1 - (c ** 2).sum(1)).abs().sum()
+        l4 = F.binary_cross_entropy_with_logits(self.a @ c[self.target], self.b, reduction="sum")
+        return self.gamma1 * (l1 + l2 + l3) + self.gamma2 * l4
+    return extra_loss
 
 
 def main() -> None:
@@ -25,7 +46,11 @@ def main() -> None:
     ap.add_argument("--task", default="digit")
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--l1", choices=["scheme", "public"], default="scheme")
+    ap.add_argument("--l2", choices=["scheme", "cosine"], default="scheme")
     args = ap.parse_args()
+    if args.l1 != "scheme" or args.l2 != "scheme":
+        DeepSignsHooks.extra_loss = ablated_loss(args.l1, args.l2)
     task = get_task(args.task, profile=args.profile)
     scheme = get_scheme("deepsigns")
     key = scheme.keygen(task, args.seed)
