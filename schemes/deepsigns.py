@@ -14,9 +14,11 @@ code; not a fitted GMM). Losses (gamma1 = gamma2 = 0.01):
   this form reached BER 0 by epoch 4 on seeds 0-2; `scripts/deepsigns_probe.py --l1 public`),
 - l2 = sum over centres of d_k (c_k . c_n - 1), d_k the squared distance to the nearest other
   centre c_n, with the raw dot product as the public code has it (its variable is called
-  "cosines": on the unit sphere it is one). Off the sphere the dot product bounds the pair:
-  large centres make l2 positive, so l2 and l3 together shrink them to unit norm (on Digit,
-  seed 0: |c| 9.9, 6.9, 4.8, 3.4, 2.4, 1.8 per epoch) before l2 turns into repulsion. The true
+  "cosines": on the unit sphere it is one). Off the sphere the dot product bounds a pair at
+  an acute angle (l2 ~ |c|^4 cos), and the uniform init makes every pair acute, so l2 and l3
+  shrink the centres towards unit norm (Digit, seed 0: |c| 9.9, 6.9, 4.8, 3.4, 2.4, 1.8 per
+  epoch) before l2 turns into repulsion; a pair at a right or obtuse angle would still be
+  unbounded, as in the public code. The true
   cosine, used here until the fifth session, is scale-free: l2 then grows with |c|^2 as fast
   as l3 and the centres grew without bound (|c| 11 -> 28 on Digit, training loss -1,198 on
   Traffic), the activations lagged behind the moving centre and a bit was lost (issue 5;
