@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The grids behind results/ (CPU, `quick` profile). Run from the repo root; every step is
 # resumable: rerun the script (or one step) after an interruption and finished cells are skipped.
-#   scripts/reference_runs.sh [digit-core|digit-prior|digit-removal|digit-adaptive|digit-claims|mini-grid|traffic-transfer|traffic]
+#   scripts/reference_runs.sh [digit-core|digit-prior|digit-finetune|digit-removal|digit-adaptive|digit-claims|mini-grid|traffic-transfer|traffic]
 set -euo pipefail
 DATA=${WMBENCH_DATA:-../shared/datasets}
 OUT=${OUT:-results/runs}
@@ -19,6 +19,13 @@ fi
 if on digit-prior; then  # Table 1: piracy against the prior schemes
   run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,uchida,deepsigns --attack none,piracy \
       --profile quick --seeds 1 --param piracy.pirate_keys=3 --out "$OUT/digit-quick"
+  # fifth session: seed 1 for the clean model and the five prior schemes but DeepSigns
+  run run --task digit --scheme none,zhang,adi,uchida,zhang_noise,zhang_unrelated --attack none,piracy \
+      --profile quick --seeds 0,1 --param piracy.pirate_keys=3 --out "$OUT/digit-quick"
+fi
+if on digit-finetune; then  # Li Fig. 5 (paper_accuracy) and Adi's four modes on the null-embedded model
+  run run --task digit --scheme null_embedding --attack finetune --profile quick --seeds 1 \
+      --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal --out "$OUT/digit-quick"
 fi
 if on digit-removal; then  # Table 5, Fig. 6, Table 6
   run run --task digit --scheme none,null_embedding,uchida --attack pruning,neural_cleanse --profile quick \
@@ -34,7 +41,8 @@ if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9
       --setting piracy:data_all --param piracy.pirate_keys=1 --out "$OUT/digit-quick"
   OMP_NUM_THREADS=1 run run --task digit --scheme null_embedding,zhang --attack corruption --profile quick --seeds 1 \
       --out "$OUT/digit-quick"
-  # DeepSigns (its H200 cells failed on a CUDA bug): 3 seeds, every piracy setting, corruption
+  # DeepSigns (its H200 cells failed on a CUDA bug): 3 seeds, every piracy setting, corruption.
+  # The fifth session reran these for scheme version 2 except data_all and epochs_x4 (time).
   OMP_NUM_THREADS=1 bench run --task digit --scheme deepsigns --attack none --profile quick --seeds 3 --data-dir "$DATA" \
       --out "$OUT/digit-quick"
   OMP_NUM_THREADS=1 bench run --task digit --scheme deepsigns --attack piracy --profile quick --seeds 1 --data-dir "$DATA" \
@@ -64,4 +72,8 @@ if on traffic; then
       --out "$OUT/traffic-quick-v2"
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:ood_noise,ood_data,n5000 \
       --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
+  # fifth session: DeepSigns version 2 (owner, piracy, pruning come from the two `all` lines above),
+  # fine-tuning of the null-embedded model (Li Fig. 5 and Adi's modes)
+  run run --task traffic --scheme null_embedding --attack finetune --profile quick --seeds 1 \
+      --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal --out "$OUT/traffic-quick-v2"
 fi
