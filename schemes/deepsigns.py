@@ -101,17 +101,22 @@ class DeepSignsHooks(TrainHooks):
     def _capture(self, module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
         self._act = inputs[0]
 
+    def pull(self, act: Tensor, y: Tensor, c: Tensor) -> Tensor:
+        """l1: the batch's rows of the key class pulled to its centre."""
+        return ((act[y == self.target] - c[self.target]) ** 2).sum() / 2
+
+    def separation(self, c: Tensor, near: Tensor) -> Tensor:
+        """l2, with the public code's raw dot product (see the module doc)."""
+        return (((c - near) ** 2).sum(1) * ((c * near).sum(1) - 1)).sum()
+
     def extra_loss(self, model: nn.Module, x: Tensor, y: Tensor, logits: Tensor) -> Tensor:
         with torch.autocast(device_type=self.b.device.type, enabled=False):
             act, c = self._act.float().flatten(1), self.centres
-            rows = y == self.target  # the batch's rows of the key class
-            l1 = ((act[rows] - c[self.target]) ** 2).sum() / 2
             d2 = torch.cdist(c, c) ** 2 + torch.eye(len(c), device=c.device) * 1e9
             near = c[d2.argmin(1)]  # each centre's nearest other centre
-            l2 = (((c - near) ** 2).sum(1) * ((c * near).sum(1) - 1)).sum()  # raw dot: see the module doc
             l3 = (1 - (c ** 2).sum(1)).abs().sum()
             l4 = F.binary_cross_entropy_with_logits(self.a @ c[self.target], self.b, reduction="sum")
-            return self.gamma1 * (l1 + l2 + l3) + self.gamma2 * l4
+            return self.gamma1 * (self.pull(act, y, c) + self.separation(c, near) + l3) + self.gamma2 * l4
 
     def teardown(self, model: nn.Module) -> None:
         if self._handle is not None:

@@ -24,21 +24,13 @@ from schemes.deepsigns import DeepSignsHooks, key_images, penultimate, projectio
 from tasks import get_task
 
 
-def ablated_loss(l1_form: str, l2_form: str):
-    """DeepSignsHooks.extra_loss with the l1 / l2 forms swapped (the other terms as in the scheme)."""
-    def extra_loss(self, model, x, y, logits):
-        act, c = self._act.float().flatten(1), self.centres
-        if l1_form == "public":
-            l1 = F.mse_loss(act, c[y])
-        else:
-            l1 = ((act[y == self.target] - c[self.target]) ** 2).sum() / 2
-        near = c[(torch.cdist(c, c) ** 2 + torch.eye(len(c), device=c.device) * 1e9).argmin(1)]
-        closeness = F.cosine_similarity(c, near, dim=1) if l2_form == "cosine" else (c * near).sum(1)
-        l2 = (((c - near) ** 2).sum(1) * (closeness - 1)).sum()
-        l3 = (1 - (c ** 2).sum(1)).abs().sum()
-        l4 = F.binary_cross_entropy_with_logits(self.a @ c[self.target], self.b, reduction="sum")
-        return self.gamma1 * (l1 + l2 + l3) + self.gamma2 * l4
-    return extra_loss
+def ablate(l1_form: str, l2_form: str) -> None:
+    """Swap the scheme's l1 / l2 for the public port's l1 or the version-1 (true cosine) l2."""
+    if l1_form == "public":
+        DeepSignsHooks.pull = lambda self, act, y, c: F.mse_loss(act, c[y])
+    if l2_form == "cosine":
+        DeepSignsHooks.separation = lambda self, c, near: (
+            ((c - near) ** 2).sum(1) * (F.cosine_similarity(c, near, dim=1) - 1)).sum()
 
 
 def main() -> None:
@@ -49,8 +41,7 @@ def main() -> None:
     ap.add_argument("--l1", choices=["scheme", "public"], default="scheme")
     ap.add_argument("--l2", choices=["scheme", "cosine"], default="scheme")
     args = ap.parse_args()
-    if args.l1 != "scheme" or args.l2 != "scheme":
-        DeepSignsHooks.extra_loss = ablated_loss(args.l1, args.l2)
+    ablate(args.l1, args.l2)
     task = get_task(args.task, profile=args.profile)
     scheme = get_scheme("deepsigns")
     key = scheme.keygen(task, args.seed)

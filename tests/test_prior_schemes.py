@@ -31,6 +31,8 @@ EPOCHS = {"uchida": 12, "deepsigns": 70, "zhang": 2, "zhang_noise": 2, "zhang_un
 # independent: a model that maps "TEST"-marked (or noisy, or procedural) inputs to class t
 # also "verifies" any other key with target t; the grid's false-claim rates show that.
 OWNER_SEED, OTHER_SEED = 11, 0
+
+
 @pytest.fixture(scope="module")
 def embedded(mini_smoke):
     """name -> (scheme, key, model, nc_acc); trained lazily, once per module."""
