@@ -29,9 +29,14 @@ class ModelCache:
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.safetensors"
 
+    def partial(self, key: str) -> Path:
+        """Where an unfinished training of ``key`` keeps its checkpoint (harness/resume.py)."""
+        return self.folder / f"{key}.partial.pt"
+
     def get_or_train(self, identity: dict[str, Any], build: Callable[[], nn.Module],
-                     train: Callable[[nn.Module], dict[str, Any]]) -> tuple[nn.Module, dict[str, Any], bool]:
-        """Return (model, meta, was_cached). Training runs only on a miss; the file appears atomically."""
+                     train: Callable[[nn.Module, Path], dict[str, Any]]) -> tuple[nn.Module, dict[str, Any], bool]:
+        """Return (model, meta, was_cached). Training runs only on a miss, as ``train(model,
+        checkpoint_path)`` so an interrupted training resumes; the model file appears atomically."""
         key = cache_key(identity)
         path = self.path(key)
         model = build()
@@ -43,7 +48,7 @@ class ModelCache:
             except (BadInput, json.JSONDecodeError):
                 path.unlink(missing_ok=True)  # a corrupt entry is retrained, never trusted
                 model = build()
-        info = train(model)
+        info = train(model, self.partial(key))
         meta = {"key": key, "identity": identity, **info}
         save_model(model, path, meta)
         return model, meta, False

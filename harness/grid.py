@@ -169,9 +169,9 @@ class JobRunner:
             seed_everything(seed)
             return task.model(arch).to(self.device)
 
-        def fit(model):
+        def fit(model, checkpoint):
             log = train(model, self._data(task, "train"), recipe, hooks=scheme.hooks(key, task), seed=seed,
-                        device=self.device, desc=f"{task.name}/{scheme.name}/s{seed}")
+                        device=self.device, desc=f"{task.name}/{scheme.name}/s{seed}", checkpoint=checkpoint)
             return {"train_seconds": log.seconds, "epochs": log.epochs, "steps": log.steps, "final_lr": log.final_lr,
                     "max_grad_norm": log.max_grad_norm, "losses": log.losses}
 

@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from harness.device import autocast, pick_device
+from harness.resume import Checkpointer, fingerprint, restore_extras, restore_rng, rng_state
 from harness.types import TrainHooks
 from tasks.base import Data, Recipe
 
@@ -78,12 +79,16 @@ def train(
     callback: Callback | None = None,
     eval_every: int | None = None,
     desc: str = "train",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every_s: float | None = None,
 ) -> TrainLog:
     """Train ``model`` in place on ``data`` with ``recipe``; returns what it cost and the logged curve.
 
     ``params`` restricts what is optimised (fine-tune last layer, transfer modes);
     ``callback(epoch, step, model)`` runs after each epoch and every ``eval_every``
-    steps, and its dict becomes a curve row.
+    steps, and its dict becomes a curve row. With ``checkpoint`` (a file path) the state is
+    saved every ``checkpoint_every_s`` seconds at an epoch end and a rerun resumes from it
+    (harness/resume.py); the file is removed when training completes.
     """
     device = device or pick_device()
     model.to(device)
@@ -94,8 +99,8 @@ def train(
     gen = torch.Generator().manual_seed(seed)
     hook_gen = torch.Generator(device=device).manual_seed(seed + 1) if device.type == "cuda" else torch.Generator().manual_seed(seed + 1)
     trainable = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
-    for h in hooks:
-        trainable += h.setup(model)
+    extras = [p for h in hooks for p in h.setup(model)]
+    trainable += extras
     opt = make_optimizer(trainable, recipe)
     n, bs = len(data), recipe.batch_size
     steps_per_epoch = math.ceil(n / bs)
@@ -104,9 +109,21 @@ def train(
     clip = recipe.grad_clip
     max_norm = torch.zeros((), device=device)
     start = time.perf_counter()
-    step = 0
+    step, first_epoch = 0, 0
+    saver = Checkpointer(checkpoint, fingerprint(recipe, n, seed, len(trainable)), checkpoint_every_s)
+    saved = saver.load()
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        restore_extras(extras, saved["extras"])
+        opt.load_state_dict(saved["opt"])
+        restore_rng(saved["rng"], gen, hook_gen)
+        first_epoch, step = saved["epoch"], saved["step"]
+        log.losses, log.curve, log.samples = saved["losses"], saved["curve"], saved["samples"]
+        max_norm = torch.tensor(saved["max_norm"], device=device)
+        start -= saved["seconds"]
+        progress_line(f"{desc}: resumed at epoch {first_epoch}/{recipe.epochs} from {checkpoint}")
     model.train()
-    bar = tqdm(range(recipe.epochs), desc=desc, unit="ep", leave=False, disable=not progress_enabled())
+    bar = tqdm(range(first_epoch, recipe.epochs), desc=desc, unit="ep", leave=False, disable=not progress_enabled())
     for epoch in bar:
         perm = torch.randperm(n, generator=gen).to(device)
         loss_sum = torch.zeros((), device=device)
@@ -158,6 +175,11 @@ def train(
         bar.set_postfix(loss=f"{log.losses[-1]:.4f}")
         progress_line(f"{desc}: epoch {epoch + 1}/{recipe.epochs}, loss {log.losses[-1]:.4f}, "
                       f"{time.perf_counter() - start:.0f} s")
+        saver.maybe_save(epoch + 1, recipe.epochs, lambda: {
+            "model": model.state_dict(), "extras": [p.detach().cpu() for p in extras], "opt": opt.state_dict(),
+            "rng": rng_state(gen, hook_gen), "step": step, "losses": log.losses, "curve": log.curve,
+            "samples": log.samples, "max_norm": float(max_norm), "seconds": time.perf_counter() - start})
+    saver.done()
     for h in hooks:
         h.teardown(model)
     model.eval()

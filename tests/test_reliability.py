@@ -110,7 +110,7 @@ def test_pickle_model_files_are_refused_and_never_run(tmp_path, mini_smoke):
     planted.write_bytes(files["pickle-p4"].read_bytes())
     planted.with_suffix(".json").write_text("{}")
     trained = []
-    model, meta, cached = cache.get_or_train(identity, mini_smoke.model, lambda m: trained.append(1) or {"ok": 1})
+    model, meta, cached = cache.get_or_train(identity, mini_smoke.model, lambda m, ckpt: trained.append(1) or {"ok": 1})
     assert not cached and trained == [1]
     assert set(load_state(planted)) == set(mini_smoke.model().state_dict())  # replaced by a real safetensors file
     assert not marker.exists(), "a pickle payload ran"
@@ -490,3 +490,47 @@ def test_kill_inside_write_cell_leaves_no_partial_row(tmp_path):
         assert store.done_cells() == {"good", "torn"}
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("scheme_name", ["null_embedding", "deepsigns"])
+def test_interrupted_training_resumes_bit_identically(tmp_path, mini_smoke, scheme_name):
+    """A training stopped after its second epoch resumes from the checkpoint of its first and ends
+    with exactly the weights of an uninterrupted run (hook generators, optimiser state and the hook's
+    own parameters, DeepSigns' centres, all restored); the checkpoint is gone afterwards."""
+    from harness.trainer import train
+    from schemes import get_scheme
+
+    scheme = get_scheme(scheme_name)
+    key = scheme.keygen(mini_smoke, 3)
+    data = mini_smoke.data("train").take(640, seed=0)
+    recipe = mini_smoke.recipe.replace(epochs=3)
+    epochs_run: list[int] = []
+
+    def run(checkpoint=None, stop_after=None):
+        torch.manual_seed(0)
+        model = mini_smoke.model()
+        epochs_run.clear()
+
+        def stop(epoch, step, m):
+            epochs_run.append(epoch + 1)
+            if stop_after is not None and epoch + 1 == stop_after:
+                raise KeyboardInterrupt
+        log = train(model, data, recipe, hooks=scheme.hooks(key, mini_smoke), seed=0, device=torch.device("cpu"),
+                    callback=stop, checkpoint=checkpoint, checkpoint_every_s=0)
+        return model, log
+
+    reference, ref_log = run()
+    ckpt = tmp_path / "m.partial.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(ckpt, stop_after=2)
+    assert ckpt.is_file() and torch.load(ckpt, weights_only=True)["epoch"] == 1
+    resumed, log = run(ckpt)
+    assert epochs_run == [2, 3] and not ckpt.exists()  # epoch 1 was not trained again
+    assert log.losses == ref_log.losses and log.steps == ref_log.steps and log.samples == ref_log.samples
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    # a checkpoint of another training (here: another seed) is discarded, not resumed
+    with pytest.raises(KeyboardInterrupt):
+        run(ckpt, stop_after=2)
+    other = train(mini_smoke.model(), data, recipe, seed=1, device=torch.device("cpu"), checkpoint=ckpt)
+    assert other.epochs == 3 and len(other.losses) == 3 and not ckpt.exists()

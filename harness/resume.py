@@ -1,0 +1,85 @@
+"""Mid-training checkpoints, so a long owner training (the `paper` profile's 300 Digit epochs
+take hours on a CPU) resumes at its last saved epoch instead of starting over.
+
+A checkpoint holds everything the next epoch depends on: model and optimiser state, the
+parameters hooks added (DeepSigns' centres), the epoch-permutation and hook generators, the
+global RNG (dropout), and the log so far. Resuming is bit-identical to not stopping on the
+CPU (tested). A checkpoint whose fingerprint (recipe, data size, seed) differs is discarded.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from harness.errors import BadInput
+
+EVERY_S = float(os.environ.get("WMBENCH_CHECKPOINT_EVERY", "300"))  # seconds between saves
+
+
+def fingerprint(recipe: Any, n: int, seed: int, n_params: int) -> dict[str, Any]:
+    return {"recipe": recipe.as_dict(), "n": n, "seed": seed, "n_params": n_params}
+
+
+class Checkpointer:
+    """Saves at most every ``every_s`` seconds (0: every epoch); the file appears atomically."""
+
+    def __init__(self, path: str | os.PathLike | None, fp: dict[str, Any], every_s: float | None = None):
+        self.path = Path(path) if path is not None else None
+        self.fp = fp
+        self.every_s = EVERY_S if every_s is None else every_s
+        self.last = time.monotonic()
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state, or None when there is none (or it belongs to another training)."""
+        if self.path is None or not self.path.is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception:  # a torn or foreign file: start over rather than trust it
+            self.path.unlink(missing_ok=True)
+            return None
+        if state.get("fingerprint") != self.fp:
+            self.path.unlink(missing_ok=True)
+            return None
+        return state
+
+    def maybe_save(self, epoch_done: int, epochs: int, state: Callable[[], dict[str, Any]]) -> None:
+        """``state`` is called only when a save is due (copying a model every epoch is not free)."""
+        if self.path is None or epoch_done >= epochs or time.monotonic() - self.last < self.every_s:
+            return
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        torch.save({**state(), "epoch": epoch_done, "fingerprint": self.fp}, tmp)
+        os.replace(tmp, self.path)
+        self.last = time.monotonic()
+
+    def done(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def rng_state(gen: torch.Generator, hook_gen: torch.Generator) -> dict[str, Any]:
+    state = {"gen": gen.get_state(), "hook_gen": hook_gen.get_state(), "cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any], gen: torch.Generator, hook_gen: torch.Generator) -> None:
+    gen.set_state(state["gen"])
+    hook_gen.set_state(state["hook_gen"])
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def restore_extras(extras: list[nn.Parameter], saved: list[torch.Tensor]) -> None:
+    if len(extras) != len(saved) or any(p.shape != s.shape for p, s in zip(extras, saved)):
+        raise BadInput("checkpoint's hook parameters do not match this training; delete the .partial.pt file")
+    with torch.no_grad():
+        for p, s in zip(extras, saved):
+            p.copy_(s.to(p.device))
