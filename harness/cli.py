@@ -282,7 +282,8 @@ def leaderboard(results, out) -> None:
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Run folder to merge into (created if missing).")
 @friendly
 def merge(sources, out) -> None:
-    """Merge the results stores of several run folders into one (cells already there are kept).
+    """Merge the results stores of several run folders into one (a cell already there is kept
+    unless the incoming row was made by a newer version of its scheme).
 
     Grids run in separate folders (tasks, machines, sessions) become one store that
     `bench leaderboard` and `bench report` read. Cached models are not copied.
@@ -294,8 +295,8 @@ def merge(sources, out) -> None:
     dst = Store(out)
     for src, store in stores:
         added = dst.merge_from(store)
-        click.echo(f"{src}: +{added['results']} cells, +{added['curves']} curve rows, +{added['claims']} claims, "
-                   f"+{added['runs']} runs")
+        click.echo(f"{src}: +{added['results']} cells (new or newer scheme version), +{added['curves']} curve rows, "
+                   f"+{added['claims']} claims, +{added['runs']} runs")
     dst.close()
 
 

@@ -170,25 +170,32 @@ class Store:
         """Copy another store's rows in one transaction: cells and claims this store lacks, and their runs.
 
         Cells are keyed by ``cell_id`` (a hash of everything that shaped them), so the same cell
-        run in two folders is kept once, from this store. Returns the number of rows added per table.
+        run in two folders is kept once: from this store, unless the other store's row was made by
+        a newer version of its scheme (the older row is stale, as in ``done_cells``); claims alike.
+        Returns the number of rows added (or replaced) per table.
         """
         src = other.conn
         added = {"results": 0, "curves": 0, "claims": 0, "runs": 0}
-        have = self.done_cells()
+        have = {r[0]: _scheme_version(r[1]) for r in self.conn.execute("SELECT cell_id, metrics FROM results")}
         cols = ["cell_id", *COLUMNS]
+        metrics_at = cols.index("metrics")
         with self.transaction() as conn:
             for row in src.execute(f"SELECT {', '.join(cols)} FROM results"):
-                if row[0] in have:
+                if row[0] in have and not _newer(_scheme_version(row[metrics_at]), have[row[0]]):
                     continue
-                conn.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", row)
+                conn.execute(f"INSERT OR REPLACE INTO results ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", row)
+                conn.execute("DELETE FROM curves WHERE cell_id=?", (row[0],))
                 curve = src.execute("SELECT cell_id, step, payload FROM curves WHERE cell_id=?", (row[0],)).fetchall()
                 conn.executemany("INSERT INTO curves (cell_id, step, payload) VALUES (?, ?, ?)", curve)
                 added["results"] += 1
                 added["curves"] += len(curve)
             for row in src.execute("SELECT task, profile, scheme, seed, keys, payload FROM claims"):
-                cur = conn.execute("INSERT OR IGNORE INTO claims (task, profile, scheme, seed, keys, payload) "
-                                   "VALUES (?, ?, ?, ?, ?, ?)", row)
-                added["claims"] += cur.rowcount
+                mine = conn.execute("SELECT payload FROM claims WHERE task=? AND profile=? AND scheme=? AND seed=? "
+                                    "AND keys=?", row[:5]).fetchone()
+                if mine is None or _newer(_scheme_version(row[5]), _scheme_version(mine[0])):
+                    conn.execute("INSERT OR REPLACE INTO claims (task, profile, scheme, seed, keys, payload) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", row)
+                    added["claims"] += 1
             known = {tuple(r) for r in conn.execute("SELECT command, started FROM runs")}
             for row in src.execute("SELECT command, device, code_version, started, finished, cells FROM runs"):
                 if (row[0], row[3]) not in known:
@@ -202,6 +209,11 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _newer(a: str, b: str) -> bool:
+    """Scheme version ``a`` is later than ``b`` (numeric when both are numbers, else by string)."""
+    return int(a) > int(b) if a.isdigit() and b.isdigit() else a > b
 
 
 def _json_default(o: Any) -> Any:

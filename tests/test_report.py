@@ -142,6 +142,35 @@ def test_merge_combines_stores_once(tmp_path):
     assert again.exit_code == 0 and again.output.count("+0 cells") == 2, again.output
 
 
+def test_merge_keeps_the_newer_scheme_version(tmp_path):
+    """A cell in both folders is taken from the other folder when its scheme version is newer
+    (an old store merged after a fixed scheme's rerun must not bring the stale number back)."""
+    import json
+
+    a = fill_store(tmp_path / "a", schemes={k: SCHEMES[k] for k in ("none", "null_embedding")})
+    b = fill_store(tmp_path / "b", schemes={k: SCHEMES[k] for k in ("null_embedding",)})
+    shared = sorted(set(a.done_cells()) & set(b.done_cells()))
+    newer_in_b, newer_in_a = shared[0], shared[1]
+    for store, cell, marker in ((b, newer_in_b, 0.125), (a, newer_in_a, 0.25)):
+        metrics = json.loads(store.conn.execute("SELECT metrics FROM results WHERE cell_id=?", (cell,)).fetchone()[0])
+        with store.transaction() as conn:
+            conn.execute("UPDATE results SET metrics=?, nc_acc_after=? WHERE cell_id=?",
+                         (json.dumps({**metrics, "scheme_version": "2"}), marker, cell))
+    a.close(), b.close()
+    for order in (("a", "b"), ("b", "a")):
+        out = Store(tmp_path / f"merged-{order[0]}")
+        for name in order:
+            src = Store(tmp_path / name)
+            out.merge_from(src)
+            src.close()
+        rows = out.results().set_index("cell_id")
+        assert rows.loc[newer_in_b, "nc_acc_after"] == 0.125 and rows.loc[newer_in_a, "nc_acc_after"] == 0.25, order
+        assert out.done_cells({"null_embedding": "2"}) >= {newer_in_a, newer_in_b}
+        orphans = "SELECT count(*) FROM curves WHERE cell_id NOT IN (SELECT cell_id FROM results)"
+        assert out.conn.execute(orphans).fetchone()[0] == 0
+        out.close()
+
+
 def test_claims_table(tmp_path):
     store = one_row_store(tmp_path / "run")
     payload = {"keys": 1000, "false_claims_clean": 0, "false_claims_marked": 2, "random_wm_acc_clean_mean": 0.05,
