@@ -15,6 +15,9 @@ on() { [[ $step == all || $step == "$1" ]]; }
 if on digit-core; then  # Li et al. Tables 3/4: null embedding vs none, pirated under the paper's protocol
   run run --task digit --scheme none,null_embedding --attack none,piracy --profile quick --seeds 1 \
       --param piracy.pirate_keys=10 --out "$OUT/digit-quick"
+  # sixth session: seeds 1-2 of the null-embedded owner and its pirates
+  run run --task digit --scheme null_embedding --attack none,piracy --profile quick --seeds 3 \
+      --param piracy.pirate_keys=10 --out "$OUT/digit-quick"
 fi
 if on digit-prior; then  # Table 1: piracy against the prior schemes
   run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,uchida,deepsigns --attack none,piracy \
@@ -22,6 +25,13 @@ if on digit-prior; then  # Table 1: piracy against the prior schemes
   # fifth session: seed 1 for the clean model and the five prior schemes but DeepSigns
   run run --task digit --scheme none,zhang,adi,uchida,zhang_noise,zhang_unrelated --attack none,piracy \
       --profile quick --seeds 0,1 --param piracy.pirate_keys=3 --out "$OUT/digit-quick"
+  # sixth session: seed 2 of the same, seeds 1-2 of DeepSigns' overwriting, pruning for every scheme
+  run run --task digit --scheme none,zhang,adi,uchida,zhang_noise,zhang_unrelated --attack none,piracy \
+      --profile quick --seeds 3 --param piracy.pirate_keys=3 --out "$OUT/digit-quick"
+  run run --task digit --scheme deepsigns --attack piracy --profile quick --seeds 3 --param piracy.pirate_keys=2 \
+      --out "$OUT/digit-quick"
+  run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,deepsigns --attack pruning \
+      --setting pruning:magnitude --profile quick --seeds 1 --out "$OUT/digit-quick"
 fi
 if on digit-finetune; then  # Li Fig. 5 (paper_accuracy) and Adi's four modes on the null-embedded model
   run run --task digit --scheme null_embedding --attack finetune --profile quick --seeds 1 \
@@ -76,4 +86,10 @@ if on traffic; then
   # fine-tuning of the null-embedded model (Li Fig. 5 and Adi's modes)
   run run --task traffic --scheme null_embedding --attack finetune --profile quick --seeds 1 \
       --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal --out "$OUT/traffic-quick-v2"
+  # sixth session: in-distribution extraction (Table 6's other axis), seed 1 of Tables 3-4
+  run run --task traffic --scheme null_embedding --attack extraction --setting extraction:n1000,n5000,n10000,all \
+      --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
+  run run --task traffic --scheme none,null_embedding --attack none --profile quick --seeds 2 --out "$OUT/traffic-quick-v2"
+  run run --task traffic --scheme null_embedding --attack piracy --profile quick --seeds 2 --param piracy.pirate_keys=1 \
+      --out "$OUT/traffic-quick-v2"
 fi
