@@ -42,6 +42,13 @@ if on digit-removal; then  # Table 5, Fig. 6, Table 6
       --seeds 1 --setting pruning:magnitude --out "$OUT/digit-quick"
   OMP_NUM_THREADS=2 bench run --task digit --scheme null_embedding --attack extraction --profile quick --seeds 1 \
       --setting extraction:n1000,n5000,all --out "$OUT/digit-quick" --data-dir "$DATA"
+  # sixth session: the prior schemes under Neural Cleanse, fine-tuning and extraction
+  run run --task digit --scheme zhang,adi,zhang_noise,zhang_unrelated,deepsigns --attack neural_cleanse --profile quick \
+      --seeds 1 --out "$OUT/digit-quick"
+  run run --task digit --scheme zhang,adi,uchida,deepsigns --attack finetune --setting finetune:ftal,rtal,ftll,rtll,paper_accuracy \
+      --profile quick --seeds 1 --out "$OUT/digit-quick"
+  run run --task digit --scheme zhang,adi,uchida,deepsigns --attack extraction --setting extraction:n1000,n5000,all \
+      --profile quick --seeds 1 --out "$OUT/digit-quick"
 fi
 if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9); one owner model -> 2 threads
   export OMP_NUM_THREADS=2
