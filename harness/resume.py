@@ -4,7 +4,8 @@ take hours on a CPU) resumes at its last saved epoch instead of starting over.
 A checkpoint holds everything the next epoch depends on: model and optimiser state, the
 parameters hooks added (DeepSigns' centres), the epoch-permutation and hook generators, the
 global RNG (dropout), and the log so far. Resuming is bit-identical to not stopping on the
-CPU (tested). A checkpoint whose fingerprint (recipe, data size, seed) differs is discarded.
+CPU (tested). A checkpoint whose fingerprint (recipe, data size, seed, the shapes of everything
+optimised) differs, or that cannot be read, is discarded: the training starts over.
 """
 from __future__ import annotations
 
@@ -18,11 +19,25 @@ from torch import nn
 
 from harness.errors import BadInput
 
-EVERY_S = float(os.environ.get("WMBENCH_CHECKPOINT_EVERY", "300"))  # seconds between saves
+EVERY_S = 300.0  # default seconds between saves; WMBENCH_CHECKPOINT_EVERY overrides
 
 
-def fingerprint(recipe: Any, n: int, seed: int, n_params: int) -> dict[str, Any]:
-    return {"recipe": recipe.as_dict(), "n": n, "seed": seed, "n_params": n_params}
+def env_every_s() -> float:
+    """Seconds between saves from ``WMBENCH_CHECKPOINT_EVERY`` (read when a training starts)."""
+    raw = os.environ.get("WMBENCH_CHECKPOINT_EVERY")
+    if raw is None:
+        return EVERY_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise BadInput(f"WMBENCH_CHECKPOINT_EVERY={raw!r} is not a number of seconds >= 0; unset it or set e.g. 300")
+    return value
+
+
+def fingerprint(recipe: Any, n: int, seed: int, trainable: list[torch.Tensor]) -> dict[str, Any]:
+    return {"recipe": recipe.as_dict(), "n": n, "seed": seed, "shapes": [list(p.shape) for p in trainable]}
 
 
 class Checkpointer:
@@ -31,7 +46,7 @@ class Checkpointer:
     def __init__(self, path: str | os.PathLike | None, fp: dict[str, Any], every_s: float | None = None):
         self.path = Path(path) if path is not None else None
         self.fp = fp
-        self.every_s = EVERY_S if every_s is None else every_s
+        self.every_s = every_s if every_s is not None else env_every_s() if path is not None else EVERY_S
         self.last = time.monotonic()
 
     def load(self) -> dict[str, Any] | None:
@@ -43,7 +58,7 @@ class Checkpointer:
         except Exception:  # a torn or foreign file: start over rather than trust it
             self.path.unlink(missing_ok=True)
             return None
-        if state.get("fingerprint") != self.fp:
+        if not isinstance(state, dict) or state.get("fingerprint") != self.fp:
             self.path.unlink(missing_ok=True)
             return None
         return state
@@ -78,8 +93,7 @@ def restore_rng(state: dict[str, Any], gen: torch.Generator, hook_gen: torch.Gen
 
 
 def restore_extras(extras: list[nn.Parameter], saved: list[torch.Tensor]) -> None:
-    if len(extras) != len(saved) or any(p.shape != s.shape for p, s in zip(extras, saved)):
-        raise BadInput("checkpoint's hook parameters do not match this training; delete the .partial.pt file")
+    """Hook parameters (their shapes are in the fingerprint, so they match)."""
     with torch.no_grad():
         for p, s in zip(extras, saved):
             p.copy_(s.to(p.device))

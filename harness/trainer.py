@@ -110,7 +110,7 @@ def train(
     max_norm = torch.zeros((), device=device)
     start = time.perf_counter()
     step, first_epoch = 0, 0
-    saver = Checkpointer(checkpoint, fingerprint(recipe, n, seed, len(trainable)), checkpoint_every_s)
+    saver = Checkpointer(checkpoint, fingerprint(recipe, n, seed, trainable), checkpoint_every_s)
     saved = saver.load()
     if saved is not None:
         model.load_state_dict(saved["model"])

@@ -534,3 +534,22 @@ def test_interrupted_training_resumes_bit_identically(tmp_path, mini_smoke, sche
         run(ckpt, stop_after=2)
     other = train(mini_smoke.model(), data, recipe, seed=1, device=torch.device("cpu"), checkpoint=ckpt)
     assert other.epochs == 3 and len(other.losses) == 3 and not ckpt.exists()
+    # a torn file is discarded too: the training starts over instead of failing
+    ckpt.write_bytes(b"PK\x03\x04 torn")
+    _, torn = run(ckpt)
+    assert epochs_run == [1, 2, 3] and torn.losses == ref_log.losses and not ckpt.exists()
+
+
+def test_checkpoint_interval_env_is_checked(tmp_path, monkeypatch):
+    """A bad WMBENCH_CHECKPOINT_EVERY is one BadInput line when a checkpointed training starts
+    (never an import-time traceback), and trainings without a checkpoint never read it."""
+    from harness.errors import BadInput
+    from harness.resume import EVERY_S, Checkpointer
+
+    for bad in ("abc", "-5", "nan"):
+        monkeypatch.setenv("WMBENCH_CHECKPOINT_EVERY", bad)
+        with pytest.raises(BadInput, match="WMBENCH_CHECKPOINT_EVERY"):
+            Checkpointer(tmp_path / "m.partial.pt", {})
+        assert Checkpointer(None, {}).every_s == EVERY_S
+    monkeypatch.setenv("WMBENCH_CHECKPOINT_EVERY", "60")
+    assert Checkpointer(tmp_path / "m.partial.pt", {}).every_s == 60.0
