@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attacks.base import Attack, AttackContext
-from attacks.finetune import config, measure
+from attacks.finetune import config, measure_epochs
 from harness.errors import BadInput
 from harness.evaluate import accuracy, predict
 from harness.trainer import train
@@ -140,7 +140,7 @@ class Extraction(Attack):
         hooks = [_SoftLabels(victim, float(cfg.get("temperature", 1.0)))] if soft else []
         substitute = fresh_like(victim, ctx)
         log = train(substitute, data, recipe, hooks=hooks, seed=ctx.seed, device=ctx.device,
-                    callback=lambda epoch, step, m: measure(m, ctx), desc=f"extraction/{ctx.setting}")
+                    callback=measure_epochs(ctx, recipe.epochs), desc=f"extraction/{ctx.setting}")
         victim_pred = predict(victim, ctx.test, device=ctx.device)
         agreement = float((predict(substitute, ctx.test, device=ctx.device) == victim_pred).float().mean())
         metrics = {"substitute_nc_acc": accuracy(substitute, ctx.test), "data_size": len(x), "source": source,

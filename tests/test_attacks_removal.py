@@ -110,6 +110,17 @@ def test_finetune_modes(mini_smoke, mini_clean):
     assert ftal.cost.samples == len(mini_smoke.data("attacker"))
 
 
+def test_long_attack_curves_are_thinned(monkeypatch):
+    """A 300-epoch `paper` run measures 25 times (the last epoch included), a 20-epoch one every epoch."""
+    import attacks.finetune as ft
+
+    monkeypatch.setattr(ft, "measure", lambda model, ctx: {"nc_acc": 1.0})
+    for epochs, expected in [(300, 25), (100, 25), (20, 20), (1, 1), (7, 7)]:
+        cb = ft.measure_epochs(None, epochs)
+        measured = [e + 1 for e in range(epochs) if cb(e, 0, None) is not None]
+        assert len(measured) == expected and measured[-1] == epochs, (epochs, measured)
+
+
 def test_paper_accuracy_uses_owner_last_lr(mini_smoke, mini_clean):
     ctx = make_ctx(mini_smoke, "paper_accuracy", {"epochs": 1})
     res = run("finetune", mini_clean, ctx)
