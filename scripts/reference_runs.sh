@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The grids behind results/ (CPU, `quick` profile). Run from the repo root; every step is
 # resumable: rerun the script (or one step) after an interruption and finished cells are skipped.
-#   scripts/reference_runs.sh [digit-core|digit-prior|digit-finetune|digit-removal|digit-adaptive|digit-claims|mini-grid|traffic-transfer|traffic]
+#   scripts/reference_runs.sh [digit-core|digit-prior|digit-finetune|digit-removal|digit-paper|digit-adaptive|digit-claims|mini-grid|traffic-transfer|traffic]
 set -euo pipefail
 DATA=${WMBENCH_DATA:-../shared/datasets}
 OUT=${OUT:-results/runs}
@@ -49,6 +49,28 @@ if on digit-removal; then  # Table 5, Fig. 6, Table 6
       --profile quick --seeds 1 --out "$OUT/digit-quick"
   run run --task digit --scheme zhang,adi,uchida,deepsigns --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1 --out "$OUT/digit-quick"
+  # seventh session: the same for zhang_unrelated and the clean model
+  run run --task digit --scheme zhang_unrelated,none --attack finetune --setting finetune:ftal,rtal,ftll,rtll,paper_accuracy \
+      --profile quick --seeds 1 --out "$OUT/digit-quick"
+  run run --task digit --scheme zhang_unrelated,none --attack extraction --setting extraction:n1000,n5000,all \
+      --profile quick --seeds 1 --out "$OUT/digit-quick"
+fi
+if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD epochs): owners on a GPU (scripts/gpu_paper.sh), attacks anywhere
+  # seventh session, NVIDIA H200: `OUT=... DATA=... DEADLINE=525 bash scripts/gpu_paper.sh` (cut at epoch 271 of
+  # the null-embedded owner by its deadline), the same again (resumed from the epoch-263 checkpoint), then
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cuda" --scheme null_embedding \
+      --attack piracy,finetune --param piracy.pirate_keys=2 --setting piracy:paper,adam,clip,low_lr,data_all,epochs_x4 \
+      --setting finetune:ftll,ftal,rtll,rtal
+  # then on the CPU, with the two H200 owner models copied into "$OUT/digit-paper-cpu/models/" (same cache keys)
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
+      --setting piracy:paper --param piracy.pirate_keys=10
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack finetune \
+      --setting finetune:paper_accuracy
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme none --attack neural_cleanse
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack extraction \
+      --setting extraction:n1000,n5000,n10000
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
+      --setting piracy:adam,clip --param piracy.pirate_keys=10
 fi
 if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9); one owner model -> 2 threads
   export OMP_NUM_THREADS=2
