@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The grids behind results/ (CPU, `quick` profile). Run from the repo root; every step is
 # resumable: rerun the script (or one step) after an interruption and finished cells are skipped.
-#   scripts/reference_runs.sh [digit-core|digit-prior|digit-finetune|digit-removal|digit-paper|digit-adaptive|digit-claims|mini-grid|traffic-transfer|traffic]
+#   scripts/reference_runs.sh [digit-core|digit-prior|digit-finetune|digit-removal|digit-paper|digit-adaptive|digit-claims|mini-grid|digit-transfer|traffic-transfer|traffic]
 set -euo pipefail
 DATA=${WMBENCH_DATA:-../shared/datasets}
 OUT=${OUT:-results/runs}
@@ -96,6 +96,10 @@ if on digit-claims; then  # non-trivial ownership: 1,000 random keys per scheme,
 fi
 if on mini-grid; then  # every scheme x every attack on the shipped subset (smoke)
   run run --task digit-mini --scheme all --attack all --profile smoke --seeds 1 --out "$OUT/digit-mini-smoke"
+fi
+if on digit-transfer; then  # seventh session: Li Tables 7-8 on an MNIST class split (teacher 0-4, student 5-9)
+  run run --task digit@a --scheme none,null_embedding --attack none,transfer --profile quick --seeds 1 \
+      --out "$OUT/digit-split-quick"
 fi
 if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB classes 0-21, student on 22-42
   run run --task traffic@a --scheme null_embedding --attack none,transfer --profile quick --seeds 1 \
