@@ -67,19 +67,29 @@ class GridSpec:
     cache_dir: str | None = None
 
 
-def code_version() -> str:
+CODE_DIRS = ("schemes", "attacks", "tasks", "harness")
+
+
+def code_version(root: Path | None = None) -> str:
+    """``<package version>+<commit>``, with ``.dirty`` when the code folders differ from that commit.
+
+    A row made by uncommitted or untracked code (a plugin under development, a copy of the
+    tree on another machine) must not claim the commit's name alone."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         v = version("wmbench")
     except PackageNotFoundError:
         v = "dev"
+    root = root or Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent).stdout.strip()
+                             cwd=root).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--", *CODE_DIRS], capture_output=True, text=True,
+                                 timeout=5, cwd=root).stdout.strip() if rev else ""
     except (OSError, subprocess.SubprocessError):
-        rev = ""
-    return f"{v}+{rev}" if rev else v
+        rev, changed = "", ""
+    return f"{v}+{rev}{'.dirty' if changed else ''}" if rev else v
 
 
 def device_label(device: torch.device) -> str:

@@ -215,3 +215,28 @@ def test_progress_lines_for_logs(monkeypatch, capsys):
     monkeypatch.setenv("WMBENCH_PROGRESS", "0")
     trainer.progress_line("silent")
     assert trainer.progress_mode() == "off" and "silent" not in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_code_version_marks_uncommitted_code(tmp_path):
+    """Rows name the commit; a changed or untracked file in a code folder adds ``.dirty``, other folders do not."""
+    from harness.grid import code_version
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "harness").mkdir()
+    (tmp_path / "harness" / "a.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "c")
+    clean = code_version(tmp_path)
+    assert "+" in clean and not clean.endswith(".dirty")
+    (tmp_path / "notes.txt").write_text("not code\n")
+    assert code_version(tmp_path) == clean
+    (tmp_path / "harness" / "a.py").write_text("x = 2\n")
+    assert code_version(tmp_path) == clean + ".dirty"
+    git("checkout", "--", "harness/a.py")
+    (tmp_path / "schemes").mkdir()
+    (tmp_path / "schemes" / "plugin.py").write_text("y = 1\n")
+    assert code_version(tmp_path) == clean + ".dirty"
