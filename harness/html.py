@@ -244,6 +244,8 @@ def render_html(store: Store | str | os.PathLike, out_dir: str | os.PathLike, ta
     layouts = [t for t in tables if t not in compare and not t.title.startswith("Scheme x attack")]
     run_list = "".join(f"<li><code>{esc(r['command'])}</code> on {esc(r['device'])} (code {esc(r['code_version'])})"
                        "</li>" for _, r in runs.iterrows())
+    runs_html = (f"<details class=note><summary>Runs in this store ({len(runs)}: command, device, code version)"
+                 f"</summary><ul>{run_list}</ul></details>" if len(runs) else "")  # collapsed: the table comes first
     legend = "".join(f'<span style="background:{c}">{s} {esc(w)}</span>' for w, (s, c) in VERDICT_STYLE.items())
     if raw.empty:
         main = "<p>No results in this store yet.</p>"
@@ -266,7 +268,7 @@ def render_html(store: Store | str | os.PathLike, out_dir: str | os.PathLike, ta
     profiles = sorted(raw["profile"].unique()) if not raw.empty else []
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
             f'content="width=device-width, initial-scale=1"><title>wmbench leaderboard</title><style>{CSS}</style>'
-            f"</head><body><h1>wmbench leaderboard</h1><p class=note>Runs in this store:</p><ul>{run_list}</ul>"
+            f"</head><body><h1>wmbench leaderboard</h1>{runs_html}"
             f'<div class="filters">{_select("filter-task", "task", tasks)}{_select("filter-profile", "profile", profiles)}'
             f"</div>{main}<script>{JS}</script></body></html>")
     path = out / "index.html"

@@ -49,6 +49,11 @@ if on digit-removal; then  # Table 5, Fig. 6, Table 6
       --profile quick --seeds 1 --out "$OUT/digit-quick"
   run run --task digit --scheme zhang,adi,uchida,deepsigns --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1 --out "$OUT/digit-quick"
+  # seventh session: seeds 1-2 of null embedding's removal attacks (and the clean model's pruning / Neural Cleanse)
+  run run --task digit --scheme none,null_embedding --attack pruning,neural_cleanse --setting pruning:magnitude \
+      --profile quick --seeds 3 --out "$OUT/digit-quick"
+  run run --task digit --scheme null_embedding --attack finetune --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal \
+      --profile quick --seeds 3 --out "$OUT/digit-quick"
   # seventh session: the same for zhang_unrelated and the clean model
   run run --task digit --scheme zhang_unrelated,none --attack finetune --setting finetune:ftal,rtal,ftll,rtll,paper_accuracy \
       --profile quick --seeds 1 --out "$OUT/digit-quick"
@@ -98,7 +103,7 @@ if on mini-grid; then  # every scheme x every attack on the shipped subset (smok
   run run --task digit-mini --scheme all --attack all --profile smoke --seeds 1 --out "$OUT/digit-mini-smoke"
 fi
 if on digit-transfer; then  # seventh session: Li Tables 7-8 on an MNIST class split (teacher 0-4, student 5-9)
-  run run --task digit@a --scheme none,null_embedding --attack none,transfer --profile quick --seeds 1 \
+  run run --task digit@a --scheme none,null_embedding --attack none,transfer --profile quick --seeds 3 \
       --out "$OUT/digit-split-quick"
 fi
 if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB classes 0-21, student on 22-42

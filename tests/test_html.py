@@ -48,6 +48,7 @@ def test_page_is_self_contained_and_small(page):
                    'id="filter-task"', 'id="filter-profile"', 'data-key="nc_acc_after@piracy/paper"'):
         assert needle in text
     # default order: task, then none first, then the other schemes alphabetically
+    assert re.search(r"<details class=note><summary>Runs in this store \(\d+: ", text)  # provenance, collapsed
     assert _order(text)[:4] == [("none", "digit"), ("adi", "digit"), ("null_embedding", "digit"), ("uchida", "digit")]
 
 
