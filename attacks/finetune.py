@@ -45,13 +45,21 @@ def measure(model: nn.Module, ctx: AttackContext) -> dict[str, Any]:
 CURVE_POINTS = 25  # curve rows per attack training at most; each row evaluates nc and the owner's mark
 
 
-def measure_epochs(ctx: AttackContext, epochs: int, points: int = CURVE_POINTS) -> Callable[[int, int, nn.Module], dict | None]:
-    """A trainer callback that measures after at most ``points`` evenly spaced epochs, the last one always.
+Callback = Callable[[int, int, nn.Module], dict | None]
+
+
+def thinned(callback: Callback, epochs: int, points: int = CURVE_POINTS) -> Callback:
+    """``callback`` called after at most ``points`` evenly spaced epochs, the last one always.
 
     Every epoch up to ``points`` epochs (all of `smoke` / `quick`); a 300-epoch `paper` extraction
     would otherwise spend most of its time evaluating 20,000 images 300 times."""
     every = max(1, math.ceil(epochs / points))
-    return lambda epoch, step, m: measure(m, ctx) if (epoch + 1) % every == 0 or epoch + 1 == epochs else None
+    return lambda epoch, step, m: callback(epoch, step, m) if (epoch + 1) % every == 0 or epoch + 1 == epochs else None
+
+
+def measure_epochs(ctx: AttackContext, epochs: int, points: int = CURVE_POINTS) -> Callback:
+    """A trainer callback measuring nc and the owner's mark (``measure``) on the ``thinned`` schedule."""
+    return thinned(lambda epoch, step, m: measure(m, ctx), epochs, points)
 
 
 def config(attack: Attack, ctx: AttackContext) -> dict[str, Any]:

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from attacks.base import Attack, AttackContext
+from attacks.finetune import thinned
 from harness.errors import BadInput
 from harness.evaluate import accuracy
 from harness.trainer import train
@@ -151,7 +152,8 @@ class Transfer(Attack):
         s_recipe = self.student_recipe(cfg, ctx, target)
         s_test = target.data("test")
         s_log = train_mode(student, target.data("train"), s_recipe, mode, seed=ctx.seed, device=ctx.device,
-                           callback=lambda e, s, m: {"phase": "student", "student_acc": accuracy(m, s_test)},
+                           callback=thinned(lambda e, s, m: {"phase": "student", "student_acc": accuracy(m, s_test)},
+                                            s_recipe.epochs),
                            desc=f"transfer/{mode}/student")
         student_acc = accuracy(student, s_test)
         direct = ctx.verify_owner(student)  # white-box schemes may still read their mark in the student's body

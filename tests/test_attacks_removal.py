@@ -119,6 +119,9 @@ def test_long_attack_curves_are_thinned(monkeypatch):
         cb = ft.measure_epochs(None, epochs)
         measured = [e + 1 for e in range(epochs) if cb(e, 0, None) is not None]
         assert len(measured) == expected and measured[-1] == epochs, (epochs, measured)
+    # the same schedule for any callback (transfer's 200-epoch `paper` student)
+    student = ft.thinned(lambda e, s, m: {"student_acc": 1.0}, 200)
+    assert [e + 1 for e in range(200) if student(e, 0, None)] == list(range(8, 201, 8))
 
 
 def test_paper_accuracy_uses_owner_last_lr(mini_smoke, mini_clean):
