@@ -126,6 +126,10 @@ class Store:
             conn.execute("DELETE FROM curves WHERE cell_id=?", (cell_id,))
             conn.executemany("INSERT INTO curves (cell_id, step, payload) VALUES (?, ?, ?)",
                              [(cell_id, i, json.dumps(p, sort_keys=True, default=_json_default)) for i, p in enumerate(curve)])
+        # Copy the cell from the WAL into the main file now: a process killed later (a deadline, a
+        # lost lease) otherwise leaves its rows only in results.sqlite-wal, and a copy of
+        # results.sqlite alone (cp, rsync, a device's file transfer) came back empty.
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def start_run(self, command: str, device: str, code_version: str) -> int:
         with self.transaction() as conn:

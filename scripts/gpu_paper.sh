@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# The `paper`-profile Digit run of one 15-minute GPU loan (issue 10): the clean and the null-embedded
-# owner of Li et al. Table 14 (SGD 0.001, batch 128, 300 epochs, clip 5) trained side by side in two
-# processes sharing the GPU, then the null-embedded model's piracy / pruning / Neural Cleanse cells.
-#   OUT=<folder brought back> DATA=<data root> DEADLINE=<s> bash scripts/gpu_paper.sh
+# The `paper`-profile Digit owners of one 15-minute GPU loan (issue 10): Li et al. Table 14 (SGD 0.001,
+# batch 128, 300 epochs, clip 5), one process per owner sharing the GPU, each followed by its attacks.
+#   OUT=<folder brought back> DATA=<data root> DEADLINE=<s> [OWNERS="scheme:seed ..."] bash scripts/gpu_paper.sh
+# OWNERS defaults to the seventh session's pair (the clean and the null-embedded owner, seed 0). The clean
+# owner gets no attack; null embedding gets piracy / pruning / Neural Cleanse; every other scheme piracy.
 # Everything lands in one store; owner trainings checkpoint every CKPT s, so a run cut by the
-# deadline leaves a resumable partial model beside the finished ones (both come back in models.tar).
+# deadline leaves a resumable partial model beside the finished ones (all come back in models.tar).
 set -u
 OUT=${OUT:-/tmp/gpu-out}; DATA=${DATA:-../shared/datasets}; DEADLINE=${DEADLINE:-540}
 STORE=${STORE:-results/runs/digit-paper-cuda}; KEYS=${KEYS:-3}
+OWNERS=${OWNERS:-"none:0 null_embedding:0"}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2 WMBENCH_CHECKPOINT_EVERY=${CKPT:-30}
 mkdir -p "$OUT" "$STORE"
-run() { timeout -k 5 "$DEADLINE" bench run --task "${TASK:-digit}" --profile "${PROFILE:-paper}" --data-dir "$DATA" --seeds 1 --out "$STORE" "$@"; }
-# The clean owner first in its own process; the null-embedded job asks for it only after its own
-# 300 epochs (1.2x the work), by which time it is in the cache.
-run --scheme none --attack none > "$OUT/none.log" 2>&1 &
-run --scheme null_embedding --attack none,piracy,pruning,neural_cleanse --param piracy.pirate_keys="$KEYS" \
-    > "$OUT/null.log" 2>&1 &
+run() { timeout -k 5 "$DEADLINE" bench run --task "${TASK:-digit}" --profile "${PROFILE:-paper}" --data-dir "$DATA" --out "$STORE" "$@"; }
+for owner in $OWNERS; do
+  scheme=${owner%%:*}; seed=${owner##*:}
+  case $scheme in
+    none) attacks=(--attack none) ;;
+    null_embedding) attacks=(--attack none,piracy,pruning,neural_cleanse --param piracy.pirate_keys="$KEYS") ;;
+    *) attacks=(--attack none,piracy --param piracy.pirate_keys="$KEYS") ;;
+  esac  # "--seeds 1," is the one seed 1 ("--seeds 1" would be a count)
+  run --scheme "$scheme" --seeds "$seed," "${attacks[@]}" > "$OUT/$scheme-$seed.log" 2>&1 &
+done
 wait
-cp "$STORE/results.sqlite" "$OUT/" 2>/dev/null
+# sqlite3's backup, not cp: a process cut by the deadline leaves its rows in results.sqlite-wal, and a
+# copy of the main file alone came back empty (eighth session: both calls' stores lost, logs kept).
+python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
+    "$STORE/results.sqlite" "$OUT/results.sqlite"
 tar -C "$STORE" -cf "$OUT/models.tar" models 2>/dev/null
-tail -n 3 "$OUT/none.log" "$OUT/null.log"
+for owner in $OWNERS; do tail -n 3 "$OUT/${owner%%:*}-${owner##*:}.log"; done

@@ -240,3 +240,15 @@ def test_code_version_marks_uncommitted_code(tmp_path):
     (tmp_path / "schemes").mkdir()
     (tmp_path / "schemes" / "plugin.py").write_text("y = 1\n")
     assert code_version(tmp_path) == clean + ".dirty"
+
+
+def test_a_copy_of_the_store_file_alone_holds_every_written_cell(tmp_path):
+    """A process killed after a cell (a deadline, a lost GPU lease) must not leave the cell only in
+    results.sqlite-wal: the device tool and rsync copy results.sqlite alone."""
+    from _report_fixture import one_row_store
+
+    store = one_row_store(tmp_path / "run")  # still open, as in a process that is about to be killed
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(store.path, copy / store.path.name)  # the main file only, no -wal / -shm beside it
+    assert list(Store(copy).results()["cell_id"]) == ["c0"]
