@@ -32,6 +32,9 @@ if on digit-prior; then  # Table 1: piracy against the prior schemes
       --out "$OUT/digit-quick"
   run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,deepsigns --attack pruning \
       --setting pruning:magnitude --profile quick --seeds 1 --out "$OUT/digit-quick"
+  # eighth session: seeds 1-2 of every prior scheme's magnitude pruning
+  run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,uchida,deepsigns --attack pruning \
+      --setting pruning:magnitude --profile quick --seeds 3 --out "$OUT/digit-quick"
 fi
 if on digit-finetune; then  # Li Fig. 5 (paper_accuracy) and Adi's four modes on the null-embedded model
   run run --task digit --scheme null_embedding --attack finetune --profile quick --seeds 1 \
@@ -76,6 +79,21 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
       --setting extraction:n1000,n5000,n10000
   run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
       --setting piracy:adam,clip --param piracy.pirate_keys=10
+  # eighth session, NVIDIA H100: four owners side by side (their stores came back empty; fixed since),
+  #   OUT=... DATA=... DEADLINE=505 OWNERS="zhang:0 adi:0 null_embedding:1 none:1" bash scripts/gpu_paper.sh
+  # then every attack on the CPU, the H100 owners copied into "$OUT/digit-paper-cpu/models/"
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme zhang,adi --attack none,piracy \
+      --param piracy.pirate_keys=3
+  run run --task digit --profile paper --seeds 1, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack none,piracy \
+      --setting piracy:paper,adam,clip --param piracy.pirate_keys=10
+  run run --task digit --profile paper --seeds 1, --out "$OUT/digit-paper-cpu" --scheme none,null_embedding \
+      --attack none,neural_cleanse,pruning
+  run run --task digit --profile paper --seeds 1, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack finetune,extraction \
+      --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal --setting extraction:n1000,n5000,n10000
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme zhang,adi --attack pruning,finetune \
+      --setting finetune:paper_accuracy
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme adi --attack piracy \
+      --setting piracy:adam,clip --param piracy.pirate_keys=3
 fi
 if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9); one owner model -> 2 threads
   export OMP_NUM_THREADS=2
@@ -86,7 +104,7 @@ if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9
   OMP_NUM_THREADS=1 run run --task digit --scheme null_embedding,zhang --attack corruption --profile quick --seeds 1 \
       --out "$OUT/digit-quick"
   # DeepSigns (its H200 cells failed on a CUDA bug): 3 seeds, every piracy setting, corruption.
-  # The fifth session reran these for scheme version 2 except data_all and epochs_x4 (time).
+  # The fifth session reran these for scheme version 2 except data_all and epochs_x4 (run in the eighth).
   OMP_NUM_THREADS=1 bench run --task digit --scheme deepsigns --attack none --profile quick --seeds 3 --data-dir "$DATA" \
       --out "$OUT/digit-quick"
   OMP_NUM_THREADS=1 bench run --task digit --scheme deepsigns --attack piracy --profile quick --seeds 1 --data-dir "$DATA" \
