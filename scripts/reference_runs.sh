@@ -35,6 +35,10 @@ if on digit-prior; then  # Table 1: piracy against the prior schemes
   # eighth session: seeds 1-2 of every prior scheme's magnitude pruning
   run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,uchida,deepsigns --attack pruning \
       --setting pruning:magnitude --profile quick --seeds 3 --out "$OUT/digit-quick"
+  run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,uchida,deepsigns --attack finetune \
+      --setting finetune:paper_accuracy --profile quick --seeds 3 --out "$OUT/digit-quick"
+  run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi --attack neural_cleanse --profile quick --seeds 3 \
+      --out "$OUT/digit-quick"
 fi
 if on digit-finetune; then  # Li Fig. 5 (paper_accuracy) and Adi's four modes on the null-embedded model
   run run --task digit --scheme null_embedding --attack finetune --profile quick --seeds 1 \
