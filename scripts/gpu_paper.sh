@@ -2,6 +2,7 @@
 # The `paper`-profile Digit owners of one 15-minute GPU loan (issue 10): Li et al. Table 14 (SGD 0.001,
 # batch 128, 300 epochs, clip 5), one process per owner sharing the GPU, each followed by its attacks.
 #   OUT=<folder brought back> DATA=<data root> DEADLINE=<s> [OWNERS="scheme:seed ..."] bash scripts/gpu_paper.sh
+# What comes back under OUT: store/ (every cell), models.tar, one log per owner.
 # OWNERS defaults to the seventh session's pair (the clean and the null-embedded owner, seed 0). The clean
 # owner gets no attack; null embedding gets piracy / pruning / Neural Cleanse; every other scheme piracy.
 # Everything lands in one store; owner trainings checkpoint every CKPT s, so a run cut by the
@@ -23,9 +24,8 @@ for owner in $OWNERS; do
   run --scheme "$scheme" --seeds "$seed," "${attacks[@]}" > "$OUT/$scheme-$seed.log" 2>&1 &
 done
 wait
-# sqlite3's backup, not cp: a process cut by the deadline leaves its rows in results.sqlite-wal, and a
-# copy of the main file alone came back empty (eighth session: both calls' stores lost, logs kept).
-python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
-    "$STORE/results.sqlite" "$OUT/results.sqlite"
+# `bench merge`, not cp: it reads the store through SQLite, rows in results.sqlite-wal included (a cp of
+# the main file alone brought back two empty stores in the eighth session).
+bench merge "$STORE" --out "$OUT/store" > /dev/null
 tar -C "$STORE" -cf "$OUT/models.tar" models 2>/dev/null
 for owner in $OWNERS; do tail -n 3 "$OUT/${owner%%:*}-${owner##*:}.log"; done

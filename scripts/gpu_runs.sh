@@ -15,9 +15,8 @@ t0=$(date +%s); DEADLINE=${DEADLINE:-100000}  # seconds after start; no stage ru
 left() { local l=$(( DEADLINE - ($(date +%s) - t0) )); (( l < $1 )) && echo "$l" || echo "$1"; }
 stamp() { echo "[$(( $(date +%s) - t0 ))s] $*" | tee -a "$OUT/stages.log"; }
 bench_() { timeout -k 5 "$(left "$1")" bench "${@:2}" --task "$TASK" --profile "$PROFILE" --data-dir "$DATA" --jobs "$JOBS" --out "$STORE"; }
-save() {  # sqlite3's backup, not cp: rows of a process cut by a timeout may still be in results.sqlite-wal
-  [ -f "$STORE/results.sqlite" ] && python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
-    "$STORE/results.sqlite" "$OUT/results.sqlite"; }
+# `bench merge`, not cp: rows of a process cut by a timeout may still be in results.sqlite-wal
+save() { [ -f "$STORE/results.sqlite" ] && bench merge "$STORE" --out "$OUT/store" > /dev/null; }
 trap save EXIT
 for s in $stages; do
   (( $(left 10) < 10 )) && { stamp "deadline: skip $s"; continue; }
