@@ -66,6 +66,12 @@ if on digit-removal; then  # Table 5, Fig. 6, Table 6
       --profile quick --seeds 1 --out "$OUT/digit-quick"
   run run --task digit --scheme zhang_unrelated,none --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1 --out "$OUT/digit-quick"
+  # ninth session: 3 seeds of every scheme's fine-tuning (all five modes), extraction (the attack's default
+  # settings: n1000, n5000, n10000, all, ood_noise) and Neural Cleanse; two lanes of one process each
+  run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,none --attack finetune,extraction,neural_cleanse \
+      --profile quick --seeds 3 --out "$OUT/digit-quick"
+  run run --task digit --scheme adi,uchida,deepsigns,null_embedding --attack finetune,extraction,neural_cleanse \
+      --profile quick --seeds 3 --out "$OUT/digit-quick"
 fi
 if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD epochs): owners on a GPU (scripts/gpu_paper.sh), attacks anywhere
   # seventh session, NVIDIA H200: `OUT=... DATA=... DEADLINE=525 bash scripts/gpu_paper.sh` (cut at epoch 271 of
@@ -151,5 +157,10 @@ if on traffic; then
       --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
   run run --task traffic --scheme none,null_embedding --attack none --profile quick --seeds 2 --out "$OUT/traffic-quick-v2"
   run run --task traffic --scheme null_embedding --attack piracy --profile quick --seeds 2 --param piracy.pirate_keys=1 \
+      --out "$OUT/traffic-quick-v2"
+  # ninth session: Li's fine-tuning protocol and head re-training (rtll) on every prior scheme's owner
+  run run --task traffic --scheme zhang,adi,zhang_noise,zhang_unrelated,uchida,deepsigns --attack finetune \
+      --setting finetune:paper_accuracy,rtll --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
+  run run --task traffic --scheme zhang,adi --attack extraction --setting extraction:n10000 --profile quick --seeds 1 \
       --out "$OUT/traffic-quick-v2"
 fi
