@@ -163,4 +163,6 @@ if on traffic; then
       --setting finetune:paper_accuracy,rtll --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
   run run --task traffic --scheme zhang,adi --attack extraction --setting extraction:n10000 --profile quick --seeds 1 \
       --out "$OUT/traffic-quick-v2"
+  run run --task traffic --scheme zhang,adi --attack finetune --setting finetune:ftal,rtal --profile quick --seeds 1 \
+      --out "$OUT/traffic-quick-v2"
 fi
