@@ -66,7 +66,7 @@ if on digit-removal; then  # Table 5, Fig. 6, Table 6
       --profile quick --seeds 1 --out "$OUT/digit-quick"
   run run --task digit --scheme zhang_unrelated,none --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1 --out "$OUT/digit-quick"
-  # ninth session: 3 seeds of every scheme's fine-tuning (all five modes), extraction (the attack's default
+  # ninth session: 3 seeds of every scheme's fine-tuning (the attack's default settings: Adi's four modes), extraction (the attack's default
   # settings: n1000, n5000, n10000, all, ood_noise) and Neural Cleanse; two lanes of one process each
   run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,none --attack finetune,extraction,neural_cleanse \
       --profile quick --seeds 3 --out "$OUT/digit-quick"
