@@ -72,6 +72,9 @@ if on digit-removal; then  # Table 5, Fig. 6, Table 6
       --profile quick --seeds 3 --out "$OUT/digit-quick"
   run run --task digit --scheme adi,uchida,deepsigns,null_embedding --attack finetune,extraction,neural_cleanse \
       --profile quick --seeds 3 --out "$OUT/digit-quick"
+  # tenth session: the clean model's Li fine-tuning on seeds 1-2 (its models retrained from their seeds)
+  run run --task digit --scheme none --attack finetune --setting finetune:paper_accuracy --profile quick --seeds 1,2 \
+      --out "$OUT/digit-quick"
 fi
 if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD epochs): owners on a GPU (scripts/gpu_paper.sh), attacks anywhere
   # seventh session, NVIDIA H200: `OUT=... DATA=... DEADLINE=525 bash scripts/gpu_paper.sh` (cut at epoch 271 of
@@ -122,6 +125,9 @@ if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9
       --out "$OUT/digit-quick"
   OMP_NUM_THREADS=1 bench run --task digit --scheme deepsigns --attack corruption --profile quick --seeds 1 --data-dir "$DATA" \
       --setting corruption:last_lr,adam --out "$OUT/digit-quick"
+  # tenth session: seeds 1-2 of four adaptive pirates (the two owners retrained from their seeds)
+  OMP_NUM_THREADS=1 bench run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1,2 \
+      --setting piracy:adam,clip,low_lr,adam_lr1e-4 --param piracy.pirate_keys=2 --data-dir "$DATA" --out "$OUT/digit-quick"
 fi
 if on digit-claims; then  # non-trivial ownership: 1,000 random keys per scheme, on clean and watermarked models
   OMP_NUM_THREADS=2 run run --task digit --scheme all --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
@@ -133,6 +139,9 @@ fi
 if on digit-transfer; then  # seventh session: Li Tables 7-8 on an MNIST class split (teacher 0-4, student 5-9)
   run run --task digit@a --scheme none,null_embedding --attack none,transfer --profile quick --seeds 3 \
       --out "$OUT/digit-split-quick"
+  # tenth session: the prior schemes' teachers (Zhang, Adi: 3 seeds; Uchida, DeepSigns: 2)
+  run run --task digit@a --scheme zhang,adi --attack none,transfer --profile quick --seeds 3 --out "$OUT/digit-split-quick"
+  run run --task digit@a --scheme uchida,deepsigns --attack none,transfer --profile quick --seeds 2 --out "$OUT/digit-split-quick"
 fi
 if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB classes 0-21, student on 22-42
   run run --task traffic@a --scheme null_embedding --attack none,transfer --profile quick --seeds 1 \
@@ -165,4 +174,7 @@ if on traffic; then
       --out "$OUT/traffic-quick-v2"
   run run --task traffic --scheme zhang,adi --attack finetune --setting finetune:ftal,rtal --profile quick --seeds 1 \
       --out "$OUT/traffic-quick-v2"
+  # tenth session: 10,000-query extraction, ftal and rtal of the four other prior schemes
+  run run --task traffic --scheme uchida,deepsigns,zhang_noise,zhang_unrelated --attack extraction,finetune \
+      --setting extraction:n10000 --setting finetune:rtal,ftal --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
 fi
