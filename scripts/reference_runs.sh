@@ -64,6 +64,9 @@ if on digit-removal; then  # Table 5, Fig. 6, Table 6
   # seventh session: the same for zhang_unrelated and the clean model
   run run --task digit --scheme zhang_unrelated,none --attack finetune --setting finetune:ftal,rtal,ftll,rtll,paper_accuracy \
       --profile quick --seeds 1 --out "$OUT/digit-quick"
+  # eleventh session: fine_pruning (magnitude pruning, then 1 epoch of fine-tuning at each rate) of the clean and null-embedded models
+  run run --task digit --scheme none,null_embedding --attack pruning --setting pruning:fine_pruning --profile quick \
+      --seeds 3 --out "$OUT/digit-quick"
   run run --task digit --scheme zhang_unrelated,none --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1 --out "$OUT/digit-quick"
   # ninth session: 3 seeds of every scheme's fine-tuning (the attack's default settings: Adi's four modes), extraction (the attack's default
@@ -128,6 +131,11 @@ if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9
   # tenth session: seeds 1-2 of four adaptive pirates (the two owners retrained from their seeds)
   OMP_NUM_THREADS=1 bench run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1,2 \
       --setting piracy:adam,clip,low_lr,adam_lr1e-4 --param piracy.pirate_keys=2 --data-dir "$DATA" --out "$OUT/digit-quick"
+  # eleventh session: seeds 1-2 of the data20k / epochs_x4 pirates and of corruption
+  OMP_NUM_THREADS=1 bench run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1,2 \
+      --setting piracy:data20k,epochs_x4 --param piracy.pirate_keys=2 --data-dir "$DATA" --out "$OUT/digit-quick"
+  OMP_NUM_THREADS=1 bench run --task digit --scheme null_embedding,zhang --attack corruption --profile quick --seeds 1,2 \
+      --setting corruption:last_lr,adam --data-dir "$DATA" --out "$OUT/digit-quick"
 fi
 if on digit-claims; then  # non-trivial ownership: 1,000 random keys per scheme, on clean and watermarked models
   OMP_NUM_THREADS=2 run run --task digit --scheme all --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
@@ -142,6 +150,10 @@ if on digit-transfer; then  # seventh session: Li Tables 7-8 on an MNIST class s
   # tenth session: the prior schemes' teachers (Zhang, Adi: 3 seeds; Uchida, DeepSigns: 2)
   run run --task digit@a --scheme zhang,adi --attack none,transfer --profile quick --seeds 3 --out "$OUT/digit-split-quick"
   run run --task digit@a --scheme uchida,deepsigns --attack none,transfer --profile quick --seeds 2 --out "$OUT/digit-split-quick"
+  # eleventh session: zhang_noise and zhang_unrelated (3 seeds), seed 2 of Uchida and DeepSigns
+  run run --task digit@a --scheme zhang_noise,zhang_unrelated --attack none,transfer --profile quick --seeds 3 \
+      --out "$OUT/digit-split-quick"
+  run run --task digit@a --scheme uchida,deepsigns --attack none,transfer --profile quick --seeds 2, --out "$OUT/digit-split-quick"
 fi
 if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB classes 0-21, student on 22-42
   run run --task traffic@a --scheme null_embedding --attack none,transfer --profile quick --seeds 1 \
@@ -177,4 +189,7 @@ if on traffic; then
   # tenth session: 10,000-query extraction, ftal and rtal of the four other prior schemes
   run run --task traffic --scheme uchida,deepsigns,zhang_noise,zhang_unrelated --attack extraction,finetune \
       --setting extraction:n10000 --setting finetune:rtal,ftal --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
+  # eleventh session: ftll (the last of Adi's four modes) for every prior scheme
+  run run --task traffic --scheme uchida,deepsigns,zhang_noise,zhang_unrelated,zhang,adi --attack finetune \
+      --setting finetune:ftll --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
 fi
