@@ -67,6 +67,8 @@ if on digit-removal; then  # Table 5, Fig. 6, Table 6
   # eleventh session: fine_pruning (magnitude pruning, then 1 epoch of fine-tuning at each rate) of the clean and null-embedded models
   run run --task digit --scheme none,null_embedding --attack pruning --setting pruning:fine_pruning --profile quick \
       --seeds 3 --out "$OUT/digit-quick"
+  run run --task digit --scheme zhang,adi,zhang_noise,uchida,zhang_unrelated,deepsigns --attack pruning \
+      --setting pruning:fine_pruning --profile quick --seeds 1 --out "$OUT/digit-quick"
   run run --task digit --scheme zhang_unrelated,none --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1 --out "$OUT/digit-quick"
   # ninth session: 3 seeds of every scheme's fine-tuning (the attack's default settings: Adi's four modes), extraction (the attack's default
