@@ -130,12 +130,10 @@ if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9
       --out "$OUT/digit-quick"
   OMP_NUM_THREADS=1 bench run --task digit --scheme deepsigns --attack corruption --profile quick --seeds 1 --data-dir "$DATA" \
       --setting corruption:last_lr,adam --out "$OUT/digit-quick"
-  # tenth session: seeds 1-2 of four adaptive pirates (the two owners retrained from their seeds)
+  # seeds 1-2 of six adaptive pirates (tenth session: the first four; eleventh: data20k, epochs_x4), and of corruption
   OMP_NUM_THREADS=1 bench run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1,2 \
-      --setting piracy:adam,clip,low_lr,adam_lr1e-4 --param piracy.pirate_keys=2 --data-dir "$DATA" --out "$OUT/digit-quick"
-  # eleventh session: seeds 1-2 of the data20k / epochs_x4 pirates and of corruption
-  OMP_NUM_THREADS=1 bench run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1,2 \
-      --setting piracy:data20k,epochs_x4 --param piracy.pirate_keys=2 --data-dir "$DATA" --out "$OUT/digit-quick"
+      --setting piracy:adam,clip,low_lr,adam_lr1e-4,data20k,epochs_x4 --param piracy.pirate_keys=2 --data-dir "$DATA" \
+      --out "$OUT/digit-quick"
   OMP_NUM_THREADS=1 bench run --task digit --scheme null_embedding,zhang --attack corruption --profile quick --seeds 1,2 \
       --setting corruption:last_lr,adam --data-dir "$DATA" --out "$OUT/digit-quick"
 fi
@@ -149,13 +147,9 @@ fi
 if on digit-transfer; then  # seventh session: Li Tables 7-8 on an MNIST class split (teacher 0-4, student 5-9)
   run run --task digit@a --scheme none,null_embedding --attack none,transfer --profile quick --seeds 3 \
       --out "$OUT/digit-split-quick"
-  # tenth session: the prior schemes' teachers (Zhang, Adi: 3 seeds; Uchida, DeepSigns: 2)
-  run run --task digit@a --scheme zhang,adi --attack none,transfer --profile quick --seeds 3 --out "$OUT/digit-split-quick"
-  run run --task digit@a --scheme uchida,deepsigns --attack none,transfer --profile quick --seeds 2 --out "$OUT/digit-split-quick"
-  # eleventh session: zhang_noise and zhang_unrelated (3 seeds), seed 2 of Uchida and DeepSigns
-  run run --task digit@a --scheme zhang_noise,zhang_unrelated --attack none,transfer --profile quick --seeds 3 \
-      --out "$OUT/digit-split-quick"
-  run run --task digit@a --scheme uchida,deepsigns --attack none,transfer --profile quick --seeds 2, --out "$OUT/digit-split-quick"
+  # the prior schemes' teachers, 3 seeds (tenth session: Zhang, Adi, seeds 0-1 of Uchida and DeepSigns; eleventh: the rest)
+  run run --task digit@a --scheme zhang,adi,uchida,deepsigns,zhang_noise,zhang_unrelated --attack none,transfer --profile quick \
+      --seeds 3 --out "$OUT/digit-split-quick"
 fi
 if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB classes 0-21, student on 22-42
   run run --task traffic@a --scheme null_embedding --attack none,transfer --profile quick --seeds 1 \
