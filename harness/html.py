@@ -22,7 +22,7 @@ import pandas as pd
 
 from harness.leaderboard import atomic_write_text
 from harness.report import (Table, _column_key, aggregate, before_rows, build_tables, isnum, open_store, prepare,
-                            provenance, verdict)
+                            provenance, run_status, verdict)
 from harness.store import Store
 
 MAX_IMAGES_BYTES = 3_500_000  # keeps the page well under 5 MB
@@ -243,7 +243,7 @@ def render_html(store: Store | str | os.PathLike, out_dir: str | os.PathLike, ta
     compare = [t for t in tables if t.title.startswith("Paper vs ours")]
     layouts = [t for t in tables if t not in compare and not t.title.startswith("Scheme x attack")]
     run_list = "".join(f"<li><code>{esc(r['command'])}</code> on {esc(r['device'])} (code {esc(r['code_version'])})"
-                       "</li>" for _, r in runs.iterrows())
+                       f"{esc(run_status(r))}</li>" for _, r in runs.iterrows())
     runs_html = (f"<details class=note><summary>Runs in this store ({len(runs)}: command, device, code version)"
                  f"</summary><ul>{run_list}</ul></details>" if len(runs) else "")  # collapsed: the table comes first
     legend = "".join(f'<span style="background:{c}">{s} {esc(w)}</span>' for w, (s, c) in VERDICT_STYLE.items())

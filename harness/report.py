@@ -430,6 +430,12 @@ def build_tables(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> l
     return tables
 
 
+def run_status(run: pd.Series) -> str:
+    """Mark a run that never reached its end (killed or interrupted): its stored cells stay valid, but
+    a reader of the run list should not take the command as one that completed."""
+    return "" if pd.notna(run.get("finished")) else " · did not finish"
+
+
 def markdown(tables: list[Table], runs: pd.DataFrame | None = None) -> str:
     from harness import paper_numbers as paper
 
@@ -437,7 +443,7 @@ def markdown(tables: list[Table], runs: pd.DataFrame | None = None) -> str:
     if runs is not None and not runs.empty:
         out += ["Runs in this store:", ""]
         for _, r in runs.iterrows():
-            out.append(f"- `{r['command']}` on {r['device']} (code {r['code_version']})")
+            out.append(f"- `{r['command']}` on {r['device']} (code {r['code_version']}){run_status(r)}")
         out.append("")
     if not tables:
         return "\n".join(out + ["No results in this store yet.", ""])

@@ -188,4 +188,12 @@ if on traffic; then
   # eleventh session: ftll (the last of Adi's four modes) for every prior scheme
   run run --task traffic --scheme uchida,deepsigns,zhang_noise,zhang_unrelated,zhang,adi --attack finetune \
       --setting finetune:ftll --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
+  # twelfth session: seeds 1-2 of null embedding (seed 2's clean model and pirate; pruning, fine-pruning,
+  # 10,000-query extraction, Li's fine-tuning, rtll / rtal); seed 1 also ftll / ftal
+  run run --task traffic --scheme null_embedding --attack none,pruning,extraction,finetune \
+      --setting extraction:n10000 --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal \
+      --profile quick --seeds 1, --out "$OUT/traffic-quick-v2"
+  run run --task traffic --scheme null_embedding --attack none,piracy,pruning,extraction,finetune \
+      --setting piracy:paper --setting extraction:n10000 --setting finetune:paper_accuracy,rtll,rtal \
+      --param piracy.pirate_keys=1 --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
 fi

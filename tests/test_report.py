@@ -211,3 +211,14 @@ def test_piracy_cost_plot_reads_owner_mark_and_fresh_model_cost():
     steps, label = fresh_owner_steps(results, "digit", "cnn", "quick")
     assert steps == 6 * 469 and "2814" in label  # 60,000 images / 128 per step, 6 epochs
     assert fresh_owner_steps(results, "traffic", "cnn", "quick") is None
+
+
+def test_run_list_marks_runs_that_did_not_finish(tmp_path):
+    store = fill_store(tmp_path / "run")
+    store.start_run("bench run --killed", "cpu", "test-0002")  # started, never finished (kill -9)
+    store.close()
+    write_report(tmp_path / "run", tmp_path / "out")
+    md = (tmp_path / "out" / "tables.md").read_text()
+    assert "- `bench run --killed` on cpu (code test-0002) · did not finish" in md
+    assert f"- `{COMMAND}` on cpu (code test-0001)\n" in md  # the finished run carries no mark
+
