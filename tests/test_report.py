@@ -221,4 +221,3 @@ def test_run_list_marks_runs_that_did_not_finish(tmp_path):
     md = (tmp_path / "out" / "tables.md").read_text()
     assert "- `bench run --killed` on cpu (code test-0002) · did not finish" in md
     assert f"- `{COMMAND}` on cpu (code test-0001)\n" in md  # the finished run carries no mark
-
