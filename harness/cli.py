@@ -105,10 +105,13 @@ def cli() -> None:
 @click.option("--device", default=None, help="cpu / cuda / cuda:1 (default: CUDA when present).")
 @click.option("--calibrate", is_flag=True, help="Also measure false claims with random keys on clean and watermarked models and fit 95th-percentile thresholds.")
 @click.option("--claim-keys", default=1000, show_default=True, type=click.IntRange(1), help="Random keys per scheme for --calibrate.")
+@click.option("--clean-from", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Run folder whose stored clean cells (--scheme none --attack none) give the clean accuracy, "
+                   "instead of training the clean model here (e.g. one trained on a GPU elsewhere).")
 @data_dir_option
 @friendly
 def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs, executor, resolution, device,
-        calibrate, claim_keys, data_dir) -> None:
+        calibrate, claim_keys, clean_from, data_dir) -> None:
     """Run a grid: every task x scheme x attack x setting x seed. Resumable; reruns skip finished cells."""
     from attacks import ATTACKS
     from harness.device import pick_device
@@ -121,7 +124,7 @@ def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs
     spec = GridSpec(tasks=_split(task_), schemes=_names(SCHEMES, scheme), attacks=_names(ATTACKS, attack),
                     profile=profile, seeds=seeds, out=out, arch=arch, data_dir=data_dir, resolution=resolution,
                     settings=_parse_settings(settings), attack_params=_parse_params(params), device=device,
-                    command="bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+                    command="bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]), clean_from=clean_from)
     if not spec.tasks or not spec.schemes or not spec.attacks:
         raise BadInput("--task, --scheme and --attack each need at least one name")
     for flag, given in (("--setting", spec.settings), ("--param", spec.attack_params)):
@@ -130,6 +133,10 @@ def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs
             raise BadInput(f"{flag} names attack(s) {', '.join(stray)} not in --attack ({', '.join(spec.attacks)})")
     pick_device(device)
     cells = expand(spec)  # unknown names / settings fail here, before anything is written
+    if clean_from:  # a missing clean cell fails here too, not after hours of training
+        from harness.grid import stored_clean_accuracy
+        for cell in {(c.task, c.arch, c.seed): c for c in cells if c.scheme != "none"}.values():
+            stored_clean_accuracy(clean_from, cell)
     for t in spec.tasks:  # missing or corrupt data and unknown architectures fail here too
         task_obj = get_task_spec(t, data_dir, profile, resolution)
         task_obj.model(arch)

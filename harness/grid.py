@@ -65,6 +65,7 @@ class GridSpec:
     device: str | None = None
     command: str = ""
     cache_dir: str | None = None
+    clean_from: str | None = None  # run folder whose stored clean cells give nc_acc_clean (no clean model trained)
 
 
 CODE_DIRS = ("schemes", "attacks", "tasks", "harness")
@@ -187,6 +188,20 @@ class JobRunner:
 
         return self.cache.get_or_train(identity, build, fit)
 
+    def clean_accuracy(self, task, cell: Cell, victim, nc_victim: float, test) -> tuple[float, dict[str, Any]]:
+        """nc of the clean (`none`) model of the cell's task and seed: the victim itself, the clean model
+        (trained or cached), or with ``clean_from`` the number stored there (then named in the row's metrics)."""
+        from schemes import get_scheme
+
+        if cell.scheme == "none":
+            return nc_victim, {}
+        if self.spec.clean_from:
+            nc, ref = stored_clean_accuracy(self.spec.clean_from, cell)
+            return nc, {"clean_reference": ref}
+        none = get_scheme("none")
+        clean, _, _ = self.owner_model(task, cell.arch, none, none.keygen(task, cell.seed), cell.seed)
+        return accuracy(clean, test), {}
+
     def run_job(self, cells: list[Cell]) -> int:
         from attacks import AttackContext, get_attack
         from schemes import get_scheme
@@ -200,10 +215,8 @@ class JobRunner:
         key = scheme.keygen(task, seed=c0.seed)
         test = self._data(task, "test")
         victim, meta, _ = self.owner_model(task, c0.arch, scheme, key, c0.seed)
-        none = get_scheme("none")
-        clean, _, _ = (victim, meta, True) if c0.scheme == "none" else self.owner_model(task, c0.arch, none, none.keygen(task, c0.seed), c0.seed)
-        nc_clean = accuracy(clean, test)
-        nc_before = nc_clean if clean is victim else accuracy(victim, test)
+        nc_before = accuracy(victim, test)
+        nc_clean, clean_ref = self.clean_accuracy(task, c0, victim, nc_before, test)
         before = scheme.verify(victim, key, task, test)
         done = 0
         for cell in todo:
@@ -238,7 +251,7 @@ class JobRunner:
                 "attack_seconds": result.cost.seconds or seconds, "train_seconds": meta.get("train_seconds"),
                 "metrics": {**m, "cost": asdict(result.cost), "before": before.details, "after": after.details,
                             "ber_before": before.ber, "ber_after": after.ber, "params": params,
-                            "scheme_version": scheme.version},
+                            "scheme_version": scheme.version, **clean_ref},
                 "recipe": task.recipe.as_dict(), "device": device_label(self.device),
                 "command": self.spec.command, "code_version": self.version, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
@@ -276,6 +289,26 @@ def run_claims(spec: GridSpec, keys: int) -> list[dict[str, Any]]:
                 out.append({"task": task_name, "scheme": name, "seed": seed, **payload})
     runner.store.close()
     return out
+
+
+def stored_clean_accuracy(folder: str, cell: Cell) -> tuple[float, dict[str, Any]]:
+    """The clean model's nc for ``cell``'s task, arch, profile and seed, read from the no-attack `none`
+    cell of the run folder ``folder`` (``bench run --clean-from``): for owners whose clean reference
+    was trained elsewhere (another machine, an earlier loan) and is not in this run's model cache."""
+    if not (Path(folder) / "results.sqlite").is_file():
+        raise BadInput(f"--clean-from {folder} holds no results.sqlite: name a run folder (bench run --out)")
+    store = Store(folder)
+    try:
+        row = store.conn.execute(
+            "SELECT cell_id, nc_acc_before, device, code_version FROM results WHERE task=? AND arch=? AND profile=? "
+            "AND scheme='none' AND attack='none' AND seed=?",
+            (cell.task, cell.arch, cell.profile, cell.seed)).fetchone()
+    finally:
+        store.close()
+    if row is None or row[1] is None:
+        raise BadInput(f"--clean-from {folder} has no clean cell for {cell.task}/{cell.arch}/{cell.profile} seed "
+                       f"{cell.seed}: run `bench run --scheme none --attack none` for it there, or leave out --clean-from")
+    return float(row[1]), {"from": str(folder), "cell_id": row[0], "device": row[2], "code_version": row[3]}
 
 
 def run_job_in_worker(spec: GridSpec, cells: list[Cell]) -> int:
@@ -344,6 +377,8 @@ def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
         first = [g for g in groups if g[0].scheme == "none"]
         rest = [g for g in groups if g[0].scheme != "none"]
         missing = {(c.task, c.arch, c.seed) for g in rest for c in g[:1]} - {(g[0].task, g[0].arch, g[0].seed) for g in first}
+        if spec.clean_from:  # the clean numbers come from that folder: no clean model to train
+            missing = set()
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
             for phase in ([pool.submit(run_job_in_worker, spec, g) for g in first] +
                           [pool.submit(train_clean_in_worker, spec, *m) for m in sorted(missing)],

@@ -71,6 +71,14 @@ class Env:
         (d / "results.sqlite").write_bytes(b"this is not an SQLite database\n" * 64)
         return str(d)
 
+    def empty_store(self) -> str:
+        """A run folder whose store holds no cell (the ``--clean-from`` of a run that finds no clean cell)."""
+        from harness.store import Store
+
+        d = self.root / "empty_run"
+        Store(d).close()
+        return str(d)
+
     def board(self) -> str:
         """A valid one-row leaderboard CSV (the 'new results' side of ``bench check``)."""
         from harness.leaderboard import LEADERBOARD_COLUMNS
@@ -236,6 +244,10 @@ CASES: list[Case] = [
          2, "--param"),
     Case("run-param-no-dot", lambda e: ["run", "--scheme", "none", "--attack", "pruning", "--param", "rates=0.5"] + _o(e),
          2, "--param"),
+    Case("run-clean-from-not-a-run-folder", lambda e: ["run", "--scheme", "zhang", "--attack", "none", "--clean-from",
+                                                       e.empty_dir()] + _o(e), 2, "holds no results.sqlite"),
+    Case("run-clean-from-without-clean-cell", lambda e: ["run", "--scheme", "zhang", "--attack", "none", "--clean-from",
+                                                         e.empty_store()] + _o(e), 2, "no clean cell for digit-mini"),
     Case("run-param-attack-not-in-grid", lambda e: RUN + ["--param", "nosuch.x=1"] + _o(e), 2, "nosuch"),
     Case("run-data-dir-is-a-file", lambda e: RUN + ["--task", "digit", "--data-dir", e.file("f", b"x")] + _o(e), 2, "data-dir"),
     # ---- bench run: data

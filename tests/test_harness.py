@@ -53,6 +53,18 @@ def test_grid_rows_and_leaderboard(small_grid):
     assert ft.setting == "ftal" and ft.attack_seconds > 0
 
 
+def test_clean_from_reads_the_clean_accuracy_instead_of_training(small_grid, tmp_path):
+    spec, _, _ = small_grid
+    clean = Store(spec.out).results().query("scheme == 'none' and attack == 'none'").iloc[0]
+    out = tmp_path / "elsewhere"
+    run_grid(_spec(out, schemes=["zhang"], clean_from=spec.out))
+    row = Store(out).results().iloc[0]
+    assert row.nc_acc_clean == clean.nc_acc_before
+    ref = json.loads(row.metrics)["clean_reference"]
+    assert ref["cell_id"] == clean.cell_id and ref["from"] == str(spec.out)
+    assert len(list((out / "models").glob("*.safetensors"))) == 1  # Zhang's owner only: no clean model trained
+
+
 def test_rerun_does_no_training_and_changes_no_row(small_grid):
     spec, _, first_seconds = small_grid
     before = Store(spec.out).results()
