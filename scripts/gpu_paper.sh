@@ -7,6 +7,9 @@
 # owner gets no attack; null embedding gets piracy / pruning / Neural Cleanse; every other scheme piracy.
 # Everything lands in one store; owner trainings checkpoint every CKPT s, so a run cut by the
 # deadline leaves a resumable partial model beside the finished ones (all come back in models.tar).
+# CLEAN_FROM=<run folder> (e.g. results/cuda-paper/store): a watermarked owner reads its clean accuracy
+# from that folder's clean cell instead of training the clean model of its seed too (the thirteenth
+# session's Uchida owner spent the end of its loan on a clean seed-0 model already stored there).
 set -u
 OUT=${OUT:-/tmp/gpu-out}; DATA=${DATA:-../shared/datasets}; DEADLINE=${DEADLINE:-540}
 STORE=${STORE:-results/runs/digit-paper-cuda}; KEYS=${KEYS:-3}
@@ -20,7 +23,9 @@ for owner in $OWNERS; do
     none) attacks=(--attack none) ;;
     null_embedding) attacks=(--attack none,piracy,pruning,neural_cleanse --param piracy.pirate_keys="$KEYS") ;;
     *) attacks=(--attack none,piracy --param piracy.pirate_keys="$KEYS") ;;
-  esac  # "--seeds 1," is the one seed 1 ("--seeds 1" would be a count)
+  esac
+  [[ $scheme != none && -n ${CLEAN_FROM:-} ]] && attacks+=(--clean-from "$CLEAN_FROM")
+  # "--seeds 1," is the one seed 1 ("--seeds 1" would be a count)
   run --scheme "$scheme" --seeds "$seed," "${attacks[@]}" > "$OUT/$scheme-$seed.log" 2>&1 &
 done
 wait
