@@ -5,10 +5,14 @@ A checkpoint holds everything the next epoch depends on: model and optimiser sta
 parameters hooks added (DeepSigns' centres), the epoch-permutation and hook generators, the
 global RNG (dropout), and the log so far. Resuming is bit-identical to not stopping on the
 CPU (tested). A checkpoint whose fingerprint (recipe, data size, seed, the shapes of everything
-optimised) differs, or that cannot be read, is discarded: the training starts over.
+optimised) differs, or that cannot be read, is discarded: the training starts over. A checkpoint
+saved on another device type (a GPU loan's partial owner finished on the CPU) restores everything
+but its CUDA generator, whose Philox state a CPU generator cannot take: that stream is reseeded from
+the saved state, so the resumed run is deterministic but not the one the GPU would have run.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -84,12 +88,24 @@ def rng_state(gen: torch.Generator, hook_gen: torch.Generator) -> dict[str, Any]
     return state
 
 
-def restore_rng(state: dict[str, Any], gen: torch.Generator, hook_gen: torch.Generator) -> None:
-    gen.set_state(state["gen"])
-    hook_gen.set_state(state["hook_gen"])
+def set_generator_state(gen: torch.Generator, saved: torch.Tensor) -> bool:
+    """Restore ``gen``; a state from another device type (a CUDA generator holds 16 bytes, a CPU
+    one 5,056) cannot be set, so ``gen`` is seeded from a hash of it instead. False then."""
+    if saved.numel() == gen.get_state().numel():
+        gen.set_state(saved)
+        return True
+    gen.manual_seed(int.from_bytes(hashlib.sha256(saved.cpu().numpy().tobytes()).digest()[:8], "little"))
+    return False
+
+
+def restore_rng(state: dict[str, Any], gen: torch.Generator, hook_gen: torch.Generator) -> bool:
+    """False when a generator came from another device type and was reseeded (see the module doc)."""
+    same = set_generator_state(gen, state["gen"])
+    same = set_generator_state(hook_gen, state["hook_gen"]) and same
     torch.set_rng_state(state["cpu"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+    return same
 
 
 def restore_extras(extras: list[nn.Parameter], saved: list[torch.Tensor]) -> None:

@@ -116,12 +116,13 @@ def train(
         model.load_state_dict(saved["model"])
         restore_extras(extras, saved["extras"])
         opt.load_state_dict(saved["opt"])
-        restore_rng(saved["rng"], gen, hook_gen)
+        same_device = restore_rng(saved["rng"], gen, hook_gen)
         first_epoch, step = saved["epoch"], saved["step"]
         log.losses, log.curve, log.samples = saved["losses"], saved["curve"], saved["samples"]
         max_norm = torch.tensor(saved["max_norm"], device=device)
         start -= saved["seconds"]
-        progress_line(f"{desc}: resumed at epoch {first_epoch}/{recipe.epochs} from {checkpoint}")
+        progress_line(f"{desc}: resumed at epoch {first_epoch}/{recipe.epochs} from {checkpoint}"
+                      + ("" if same_device else " (saved on another device type: its generator reseeded from the saved state)"))
     model.train()
     bar = tqdm(range(first_epoch, recipe.epochs), desc=desc, unit="ep", leave=False, disable=not progress_enabled())
     for epoch in bar:

@@ -540,6 +540,47 @@ def test_interrupted_training_resumes_bit_identically(tmp_path, mini_smoke, sche
     assert epochs_run == [1, 2, 3] and torn.losses == ref_log.losses and not ckpt.exists()
 
 
+def test_a_gpu_checkpoint_resumes_on_the_cpu(tmp_path, mini_smoke):
+    """A partial owner saved on a GPU loan holds a CUDA hook generator (a 16-byte Philox state) that a
+    CPU generator cannot take (the thirteenth session's DeepSigns owner failed so): the CPU resumes at
+    the saved epoch with that generator reseeded from the saved state, the same way every time."""
+    from harness.trainer import train
+    from schemes import get_scheme
+
+    scheme = get_scheme("null_embedding")
+    key = scheme.keygen(mini_smoke, 3)
+    data = mini_smoke.data("train").take(640, seed=0)
+    recipe = mini_smoke.recipe.replace(epochs=3)
+    ckpt = tmp_path / "m.partial.pt"
+    epochs_run: list[int] = []
+
+    def run(stop_after=None):
+        torch.manual_seed(0)
+        model = mini_smoke.model()
+        epochs_run.clear()
+
+        def stop(epoch, step, m):
+            epochs_run.append(epoch + 1)
+            if stop_after is not None and epoch + 1 == stop_after:
+                raise KeyboardInterrupt
+        train(model, data, recipe, hooks=scheme.hooks(key, mini_smoke), seed=0, device=torch.device("cpu"),
+              callback=stop, checkpoint=ckpt, checkpoint_every_s=0)
+        return model
+
+    with pytest.raises(KeyboardInterrupt):
+        run(stop_after=2)
+    state = torch.load(ckpt, weights_only=True)
+    state["rng"]["hook_gen"] = torch.tensor([7, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0], dtype=torch.uint8)
+    torch.save(state, ckpt)
+    gpu_saved = ckpt.read_bytes()
+    first = run()
+    assert epochs_run == [2, 3] and not ckpt.exists()
+    ckpt.write_bytes(gpu_saved)
+    again = run()
+    for (name, a), b in zip(first.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 def test_checkpoint_interval_env_is_checked(tmp_path, monkeypatch):
     """A bad WMBENCH_CHECKPOINT_EVERY is one BadInput line when a checkpointed training starts
     (never an import-time traceback), and trainings without a checkpoint never read it."""
