@@ -112,6 +112,20 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
       --setting finetune:paper_accuracy
   run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme adi --attack piracy \
       --setting piracy:adam,clip --param piracy.pirate_keys=3
+  # thirteenth session, NVIDIA H200: four owners side by side, then the two cut ones resumed,
+  #   OUT=... DATA=... DEADLINE=505 OWNERS="null_embedding:2 none:2 deepsigns:0 uchida:0" bash scripts/gpu_paper.sh
+  #   OUT=... DATA=... DEADLINE=285 OWNERS="null_embedding:2 deepsigns:0" bash scripts/gpu_paper.sh
+  # then on the CPU, the four owner models (DeepSigns' as its epoch-271 checkpoint) in "$OUT/digit-paper-s13/models/"
+  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-s13" --scheme null_embedding --attack none,piracy \
+      --setting piracy:paper,adam,clip --param piracy.pirate_keys=10
+  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-s13" --scheme none,null_embedding \
+      --attack none,neural_cleanse,pruning
+  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-s13" --scheme null_embedding --attack finetune,extraction \
+      --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal --setting extraction:n1000,n5000,n10000
+  # Uchida's and DeepSigns' clean reference: the seventh session's H200 clean seed-0 cell (no clean model retrained)
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-s13" --scheme deepsigns,uchida \
+      --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy --param piracy.pirate_keys=3 \
+      --clean-from results/cuda-paper/store
 fi
 if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9); one owner model -> 2 threads
   export OMP_NUM_THREADS=2
@@ -189,11 +203,11 @@ if on traffic; then
   run run --task traffic --scheme uchida,deepsigns,zhang_noise,zhang_unrelated,zhang,adi --attack finetune \
       --setting finetune:ftll --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
   # twelfth session: seeds 1-2 of null embedding (seed 2's clean model and pirate; pruning, fine-pruning,
-  # 10,000-query extraction, Li's fine-tuning, rtll / rtal); seed 1 also ftll / ftal
+  # 10,000-query extraction, Li's fine-tuning, Adi's four modes; seed 2's ftll / ftal in the thirteenth session)
   run run --task traffic --scheme null_embedding --attack none,pruning,extraction,finetune \
       --setting extraction:n10000 --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal \
       --profile quick --seeds 1, --out "$OUT/traffic-quick-v2"
   run run --task traffic --scheme null_embedding --attack none,piracy,pruning,extraction,finetune \
-      --setting piracy:paper --setting extraction:n10000 --setting finetune:paper_accuracy,rtll,rtal \
+      --setting piracy:paper --setting extraction:n10000 --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal \
       --param piracy.pirate_keys=1 --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
 fi
