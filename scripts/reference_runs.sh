@@ -99,31 +99,26 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
       --setting piracy:adam,clip --param piracy.pirate_keys=10
   # eighth session, NVIDIA H100: four owners side by side (their stores came back empty; fixed since),
   #   OUT=... DATA=... DEADLINE=505 OWNERS="zhang:0 adi:0 null_embedding:1 none:1" bash scripts/gpu_paper.sh
-  # then every attack on the CPU, the H100 owners copied into "$OUT/digit-paper-cpu/models/"
+  # thirteenth session, NVIDIA H200: four owners side by side, then the two cut ones resumed,
+  #   OUT=... DATA=... DEADLINE=505 OWNERS="null_embedding:2 none:2 deepsigns:0 uchida:0" bash scripts/gpu_paper.sh
+  #   OUT=... DATA=... DEADLINE=285 OWNERS="null_embedding:2 deepsigns:0" bash scripts/gpu_paper.sh
+  # then every attack on the CPU, the owner models copied into "$OUT/digit-paper-cpu/models/" (DeepSigns' as
+  # its epoch-271 checkpoint, finished there). Seed 1 ran in the eighth session, seed 2 in the thirteenth
+  # (into a folder of its own, runs/digit-paper-s13).
   run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme zhang,adi --attack none,piracy \
       --param piracy.pirate_keys=3
-  run run --task digit --profile paper --seeds 1, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack none,piracy \
+  run run --task digit --profile paper --seeds 1,2 --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack none,piracy \
       --setting piracy:paper,adam,clip --param piracy.pirate_keys=10
-  run run --task digit --profile paper --seeds 1, --out "$OUT/digit-paper-cpu" --scheme none,null_embedding \
+  run run --task digit --profile paper --seeds 1,2 --out "$OUT/digit-paper-cpu" --scheme none,null_embedding \
       --attack none,neural_cleanse,pruning
-  run run --task digit --profile paper --seeds 1, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack finetune,extraction \
+  run run --task digit --profile paper --seeds 1,2 --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack finetune,extraction \
       --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal --setting extraction:n1000,n5000,n10000
   run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme zhang,adi --attack pruning,finetune \
       --setting finetune:paper_accuracy
   run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme adi --attack piracy \
       --setting piracy:adam,clip --param piracy.pirate_keys=3
-  # thirteenth session, NVIDIA H200: four owners side by side, then the two cut ones resumed,
-  #   OUT=... DATA=... DEADLINE=505 OWNERS="null_embedding:2 none:2 deepsigns:0 uchida:0" bash scripts/gpu_paper.sh
-  #   OUT=... DATA=... DEADLINE=285 OWNERS="null_embedding:2 deepsigns:0" bash scripts/gpu_paper.sh
-  # then on the CPU, the four owner models (DeepSigns' as its epoch-271 checkpoint) in "$OUT/digit-paper-s13/models/"
-  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-s13" --scheme null_embedding --attack none,piracy \
-      --setting piracy:paper,adam,clip --param piracy.pirate_keys=10
-  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-s13" --scheme none,null_embedding \
-      --attack none,neural_cleanse,pruning
-  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-s13" --scheme null_embedding --attack finetune,extraction \
-      --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal --setting extraction:n1000,n5000,n10000
   # Uchida's and DeepSigns' clean reference: the seventh session's H200 clean seed-0 cell (no clean model retrained)
-  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-s13" --scheme deepsigns,uchida \
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme deepsigns,uchida \
       --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy --param piracy.pirate_keys=3 \
       --clean-from results/cuda-paper/store
 fi

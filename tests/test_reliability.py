@@ -492,32 +492,44 @@ def test_kill_inside_write_cell_leaves_no_partial_row(tmp_path):
         store.close()
 
 
-@pytest.mark.parametrize("scheme_name", ["null_embedding", "deepsigns"])
-def test_interrupted_training_resumes_bit_identically(tmp_path, mini_smoke, scheme_name):
-    """A training stopped after its second epoch resumes from the checkpoint of its first and ends
-    with exactly the weights of an uninterrupted run (hook generators, optimiser state and the hook's
-    own parameters, DeepSigns' centres, all restored); the checkpoint is gone afterwards."""
+def _three_epoch_trainer(task, scheme_name: str, epochs_run: list[int]):
+    """``run(checkpoint, stop_after)``: 3 epochs of ``scheme_name`` on 640 digit-mini images from the same
+    initial weights, checkpointing every epoch, appending each epoch it trains to ``epochs_run`` and
+    raising KeyboardInterrupt after epoch ``stop_after``; returns (model, log)."""
     from harness.trainer import train
     from schemes import get_scheme
 
     scheme = get_scheme(scheme_name)
-    key = scheme.keygen(mini_smoke, 3)
-    data = mini_smoke.data("train").take(640, seed=0)
-    recipe = mini_smoke.recipe.replace(epochs=3)
-    epochs_run: list[int] = []
+    key = scheme.keygen(task, 3)
+    data = task.data("train").take(640, seed=0)
+    recipe = task.recipe.replace(epochs=3)
 
     def run(checkpoint=None, stop_after=None):
         torch.manual_seed(0)
-        model = mini_smoke.model()
+        model = task.model()
         epochs_run.clear()
 
         def stop(epoch, step, m):
             epochs_run.append(epoch + 1)
             if stop_after is not None and epoch + 1 == stop_after:
                 raise KeyboardInterrupt
-        log = train(model, data, recipe, hooks=scheme.hooks(key, mini_smoke), seed=0, device=torch.device("cpu"),
+        log = train(model, data, recipe, hooks=scheme.hooks(key, task), seed=0, device=torch.device("cpu"),
                     callback=stop, checkpoint=checkpoint, checkpoint_every_s=0)
         return model, log
+    return run
+
+
+@pytest.mark.parametrize("scheme_name", ["null_embedding", "deepsigns"])
+def test_interrupted_training_resumes_bit_identically(tmp_path, mini_smoke, scheme_name):
+    """A training stopped after its second epoch resumes from the checkpoint of its first and ends
+    with exactly the weights of an uninterrupted run (hook generators, optimiser state and the hook's
+    own parameters, DeepSigns' centres, all restored); the checkpoint is gone afterwards."""
+    from harness.trainer import train
+
+    epochs_run: list[int] = []
+    run = _three_epoch_trainer(mini_smoke, scheme_name, epochs_run)
+    data = mini_smoke.data("train").take(640, seed=0)
+    recipe = mini_smoke.recipe.replace(epochs=3)
 
     reference, ref_log = run()
     ckpt = tmp_path / "m.partial.pt"
@@ -544,39 +556,19 @@ def test_a_gpu_checkpoint_resumes_on_the_cpu(tmp_path, mini_smoke):
     """A partial owner saved on a GPU loan holds a CUDA hook generator (a 16-byte Philox state) that a
     CPU generator cannot take (the thirteenth session's DeepSigns owner failed so): the CPU resumes at
     the saved epoch with that generator reseeded from the saved state, the same way every time."""
-    from harness.trainer import train
-    from schemes import get_scheme
-
-    scheme = get_scheme("null_embedding")
-    key = scheme.keygen(mini_smoke, 3)
-    data = mini_smoke.data("train").take(640, seed=0)
-    recipe = mini_smoke.recipe.replace(epochs=3)
     ckpt = tmp_path / "m.partial.pt"
     epochs_run: list[int] = []
-
-    def run(stop_after=None):
-        torch.manual_seed(0)
-        model = mini_smoke.model()
-        epochs_run.clear()
-
-        def stop(epoch, step, m):
-            epochs_run.append(epoch + 1)
-            if stop_after is not None and epoch + 1 == stop_after:
-                raise KeyboardInterrupt
-        train(model, data, recipe, hooks=scheme.hooks(key, mini_smoke), seed=0, device=torch.device("cpu"),
-              callback=stop, checkpoint=ckpt, checkpoint_every_s=0)
-        return model
-
+    run = _three_epoch_trainer(mini_smoke, "null_embedding", epochs_run)
     with pytest.raises(KeyboardInterrupt):
-        run(stop_after=2)
+        run(ckpt, stop_after=2)
     state = torch.load(ckpt, weights_only=True)
     state["rng"]["hook_gen"] = torch.tensor([7, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0], dtype=torch.uint8)
     torch.save(state, ckpt)
     gpu_saved = ckpt.read_bytes()
-    first = run()
+    first, _ = run(ckpt)
     assert epochs_run == [2, 3] and not ckpt.exists()
     ckpt.write_bytes(gpu_saved)
-    again = run()
+    again, _ = run(ckpt)
     for (name, a), b in zip(first.state_dict().items(), again.state_dict().values()):
         assert torch.equal(a, b), name
 
