@@ -188,7 +188,7 @@ class JobRunner:
 
         return self.cache.get_or_train(identity, build, fit)
 
-    def clean_accuracy(self, task, cell: Cell, victim, nc_victim: float, test) -> tuple[float, dict[str, Any]]:
+    def clean_accuracy(self, task, cell: Cell, nc_victim: float, test) -> tuple[float, dict[str, Any]]:
         """nc of the clean (`none`) model of the cell's task and seed: the victim itself, the clean model
         (trained or cached), or with ``clean_from`` the number stored there (then named in the row's metrics)."""
         from schemes import get_scheme
@@ -216,7 +216,7 @@ class JobRunner:
         test = self._data(task, "test")
         victim, meta, _ = self.owner_model(task, c0.arch, scheme, key, c0.seed)
         nc_before = accuracy(victim, test)
-        nc_clean, clean_ref = self.clean_accuracy(task, c0, victim, nc_before, test)
+        nc_clean, clean_ref = self.clean_accuracy(task, c0, nc_before, test)
         before = scheme.verify(victim, key, task, test)
         done = 0
         for cell in todo:
@@ -376,9 +376,9 @@ def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
         # parallel workers never train the same clean model twice.
         first = [g for g in groups if g[0].scheme == "none"]
         rest = [g for g in groups if g[0].scheme != "none"]
-        missing = {(c.task, c.arch, c.seed) for g in rest for c in g[:1]} - {(g[0].task, g[0].arch, g[0].seed) for g in first}
-        if spec.clean_from:  # the clean numbers come from that folder: no clean model to train
-            missing = set()
+        # (with --clean-from the clean numbers come from that folder: no clean model to train)
+        missing = set() if spec.clean_from else (
+            {(c.task, c.arch, c.seed) for g in rest for c in g[:1]} - {(g[0].task, g[0].arch, g[0].seed) for g in first})
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
             for phase in ([pool.submit(run_job_in_worker, spec, g) for g in first] +
                           [pool.submit(train_clean_in_worker, spec, *m) for m in sorted(missing)],

@@ -493,9 +493,10 @@ def test_kill_inside_write_cell_leaves_no_partial_row(tmp_path):
 
 
 def _three_epoch_trainer(task, scheme_name: str, epochs_run: list[int]):
-    """``run(checkpoint, stop_after)``: 3 epochs of ``scheme_name`` on 640 digit-mini images from the same
-    initial weights, checkpointing every epoch, appending each epoch it trains to ``epochs_run`` and
-    raising KeyboardInterrupt after epoch ``stop_after``; returns (model, log)."""
+    """(run, data, recipe): ``run(checkpoint, stop_after)`` trains 3 epochs of ``scheme_name`` on ``data``
+    (640 digit-mini images) from the same initial weights, checkpointing every epoch, appending each epoch
+    it trains to ``epochs_run`` and raising KeyboardInterrupt after epoch ``stop_after``; it returns
+    (model, log)."""
     from harness.trainer import train
     from schemes import get_scheme
 
@@ -516,7 +517,7 @@ def _three_epoch_trainer(task, scheme_name: str, epochs_run: list[int]):
         log = train(model, data, recipe, hooks=scheme.hooks(key, task), seed=0, device=torch.device("cpu"),
                     callback=stop, checkpoint=checkpoint, checkpoint_every_s=0)
         return model, log
-    return run
+    return run, data, recipe
 
 
 @pytest.mark.parametrize("scheme_name", ["null_embedding", "deepsigns"])
@@ -527,9 +528,7 @@ def test_interrupted_training_resumes_bit_identically(tmp_path, mini_smoke, sche
     from harness.trainer import train
 
     epochs_run: list[int] = []
-    run = _three_epoch_trainer(mini_smoke, scheme_name, epochs_run)
-    data = mini_smoke.data("train").take(640, seed=0)
-    recipe = mini_smoke.recipe.replace(epochs=3)
+    run, data, recipe = _three_epoch_trainer(mini_smoke, scheme_name, epochs_run)
 
     reference, ref_log = run()
     ckpt = tmp_path / "m.partial.pt"
@@ -558,7 +557,7 @@ def test_a_gpu_checkpoint_resumes_on_the_cpu(tmp_path, mini_smoke):
     the saved epoch with that generator reseeded from the saved state, the same way every time."""
     ckpt = tmp_path / "m.partial.pt"
     epochs_run: list[int] = []
-    run = _three_epoch_trainer(mini_smoke, "null_embedding", epochs_run)
+    run, _, _ = _three_epoch_trainer(mini_smoke, "null_embedding", epochs_run)
     with pytest.raises(KeyboardInterrupt):
         run(ckpt, stop_after=2)
     state = torch.load(ckpt, weights_only=True)
