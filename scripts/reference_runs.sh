@@ -121,6 +121,11 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
   run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme deepsigns,uchida \
       --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy --param piracy.pirate_keys=3 \
       --clean-from results/cuda-paper/store
+  # fourteenth session (CPU): the other plain-SGD pirates on seed 2; Adam / momentum overwriting of Uchida and DeepSigns
+  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
+      --setting piracy:low_lr,epochs_x4,data_all,adam_lr1e-4 --param piracy.pirate_keys=3
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme uchida,deepsigns --attack piracy \
+      --setting piracy:adam,clip --param piracy.pirate_keys=3 --clean-from results/cuda-paper/store
 fi
 if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9); one owner model -> 2 threads
   export OMP_NUM_THREADS=2
@@ -145,6 +150,9 @@ if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9
       --out "$OUT/digit-quick"
   OMP_NUM_THREADS=1 bench run --task digit --scheme null_embedding,zhang --attack corruption --profile quick --seeds 1,2 \
       --setting corruption:last_lr,adam --data-dir "$DATA" --out "$OUT/digit-quick"
+  # fourteenth session: seeds 1-2 of the other schemes' corruption and fine-pruning
+  run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,uchida,deepsigns --attack pruning,corruption \
+      --setting pruning:fine_pruning --setting corruption:last_lr,adam --profile quick --seeds 1,2 --out "$OUT/digit-quick"
 fi
 if on digit-claims; then  # non-trivial ownership: 1,000 random keys per scheme, on clean and watermarked models
   OMP_NUM_THREADS=2 run run --task digit --scheme all --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
@@ -205,4 +213,7 @@ if on traffic; then
   run run --task traffic --scheme null_embedding --attack none,piracy,pruning,extraction,finetune \
       --setting piracy:paper --setting extraction:n10000 --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal \
       --param piracy.pirate_keys=1 --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
+  # fourteenth session: Zhang on seeds 1-2 (owner, piracy, pruning, Li's fine-tuning, ftal)
+  run run --task traffic --scheme zhang --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
+      --param piracy.pirate_keys=1 --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
 fi
