@@ -117,15 +117,14 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
       --setting finetune:paper_accuracy
   run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme adi --attack piracy \
       --setting piracy:adam,clip --param piracy.pirate_keys=3
-  # Uchida's and DeepSigns' clean reference: the seventh session's H200 clean seed-0 cell (no clean model retrained)
+  # Uchida's and DeepSigns' clean reference: the seventh session's H200 clean seed-0 cell (no clean model retrained);
+  # the `adam` / `clip` overwriting pirates ran in the fourteenth session, the rest in the thirteenth
   run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme deepsigns,uchida \
-      --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy --param piracy.pirate_keys=3 \
-      --clean-from results/cuda-paper/store
-  # fourteenth session (CPU): the other plain-SGD pirates on seed 2; Adam / momentum overwriting of Uchida and DeepSigns
+      --attack none,piracy,pruning,finetune --setting piracy:paper,adam,clip --setting finetune:paper_accuracy \
+      --param piracy.pirate_keys=3 --clean-from results/cuda-paper/store
+  # fourteenth session (CPU): four more pirates on seed 2
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
       --setting piracy:low_lr,epochs_x4,data_all,adam_lr1e-4 --param piracy.pirate_keys=3
-  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme uchida,deepsigns --attack piracy \
-      --setting piracy:adam,clip --param piracy.pirate_keys=3 --clean-from results/cuda-paper/store
 fi
 if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9); one owner model -> 2 threads
   export OMP_NUM_THREADS=2
