@@ -125,13 +125,14 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
   # fourteenth session (CPU): four more pirates on seed 2
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
       --setting piracy:low_lr,epochs_x4,data_all,adam_lr1e-4 --param piracy.pirate_keys=3
+  # fifteenth session (CPU): the data20k pirate on seed 2
+  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
+      --setting piracy:data20k --param piracy.pirate_keys=3
 fi
 if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9); one owner model -> 2 threads
   export OMP_NUM_THREADS=2
   bench run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1 --data-dir "$DATA" \
       --setting piracy:adam,adam_lr1e-4,clip,low_lr,data20k,epochs_x4 --param piracy.pirate_keys=2 --out "$OUT/digit-quick"
-  bench run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 1 --data-dir "$DATA" \
-      --setting piracy:data_all --param piracy.pirate_keys=1 --out "$OUT/digit-quick"
   OMP_NUM_THREADS=1 run run --task digit --scheme null_embedding,zhang --attack corruption --profile quick --seeds 1 \
       --out "$OUT/digit-quick"
   # DeepSigns (its H200 cells failed on a CUDA bug): 3 seeds, every piracy setting, corruption.
@@ -152,6 +153,9 @@ if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9
   # fourteenth session: seeds 1-2 of the other schemes' corruption and fine-pruning
   run run --task digit --scheme zhang,zhang_noise,zhang_unrelated,adi,uchida,deepsigns --attack pruning,corruption \
       --setting pruning:fine_pruning --setting corruption:last_lr,adam --profile quick --seeds 1,2 --out "$OUT/digit-quick"
+  # fifteenth session: the data_all pirate (all 60,000 images, 10 epochs) on seeds 0-2, 2 keys each
+  OMP_NUM_THREADS=1 bench run --task digit --scheme null_embedding --attack piracy --profile quick --seeds 3 \
+      --setting piracy:data_all --param piracy.pirate_keys=2 --data-dir "$DATA" --out "$OUT/digit-quick"
 fi
 if on digit-claims; then  # non-trivial ownership: 1,000 random keys per scheme, on clean and watermarked models
   OMP_NUM_THREADS=2 run run --task digit --scheme all --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
@@ -215,4 +219,9 @@ if on traffic; then
   # fourteenth session: Zhang on seeds 1-2 (owner, piracy, pruning, Li's fine-tuning, ftal)
   run run --task traffic --scheme zhang --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
       --param piracy.pirate_keys=1 --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
+  # fifteenth session: Adi on seeds 1-2 (same attacks); null embedding's other extraction sizes on seeds 1-2
+  run run --task traffic --scheme adi --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
+      --param piracy.pirate_keys=1 --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
+  run run --task traffic --scheme null_embedding --attack extraction --setting extraction:n1000,n5000,all \
+      --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
 fi
