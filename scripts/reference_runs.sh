@@ -122,12 +122,9 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
   run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme deepsigns,uchida \
       --attack none,piracy,pruning,finetune --setting piracy:paper,adam,clip --setting finetune:paper_accuracy \
       --param piracy.pirate_keys=3 --clean-from results/cuda-paper/store
-  # fourteenth session (CPU): four more pirates on seed 2
+  # CPU pirates on seed 2: four in the fourteenth session, data20k in the fifteenth
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
-      --setting piracy:low_lr,epochs_x4,data_all,adam_lr1e-4 --param piracy.pirate_keys=3
-  # fifteenth session (CPU): the data20k pirate on seed 2
-  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
-      --setting piracy:data20k --param piracy.pirate_keys=3
+      --setting piracy:low_lr,epochs_x4,data_all,adam_lr1e-4,data20k --param piracy.pirate_keys=3
 fi
 if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9); one owner model -> 2 threads
   export OMP_NUM_THREADS=2
@@ -216,12 +213,10 @@ if on traffic; then
   run run --task traffic --scheme null_embedding --attack none,piracy,pruning,extraction,finetune \
       --setting piracy:paper --setting extraction:n10000 --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal \
       --param piracy.pirate_keys=1 --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
-  # fourteenth session: Zhang on seeds 1-2 (owner, piracy, pruning, Li's fine-tuning, ftal)
-  run run --task traffic --scheme zhang --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
+  # Zhang (fourteenth session) and Adi (fifteenth) on seeds 1-2: owner, piracy, pruning, Li's fine-tuning, ftal
+  run run --task traffic --scheme zhang,adi --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
       --param piracy.pirate_keys=1 --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
-  # fifteenth session: Adi on seeds 1-2 (same attacks); null embedding's other extraction sizes on seeds 1-2
-  run run --task traffic --scheme adi --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
-      --param piracy.pirate_keys=1 --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
+  # fifteenth session: null embedding's other extraction sizes on seeds 1-2
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
 fi
