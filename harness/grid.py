@@ -313,7 +313,6 @@ def stored_clean_accuracy(folder: str, cell: Cell) -> tuple[float, dict[str, Any
 
 def run_job_in_worker(spec: GridSpec, cells: list[Cell]) -> int:
     """Entry point for process-pool and Ray workers (each opens its own store connection)."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     runner = JobRunner(spec)
     try:
         return runner.run_job(cells)
@@ -379,7 +378,10 @@ def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
         # (with --clean-from the clean numbers come from that folder: no clean model to train)
         missing = set() if spec.clean_from else (
             {(c.task, c.arch, c.seed) for g in rest for c in g[:1]} - {(g[0].task, g[0].arch, g[0].seed) for g in first})
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        # Workers use this process's intra-op thread count, not their environment's, so a cell sums in
+        # the same order (and gives the same numbers) as it would in the local loop.
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                                 initializer=torch.set_num_threads, initargs=(torch.get_num_threads(),)) as pool:
             for phase in ([pool.submit(run_job_in_worker, spec, g) for g in first] +
                           [pool.submit(train_clean_in_worker, spec, *m) for m in sorted(missing)],
                           None):

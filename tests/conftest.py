@@ -7,11 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-_THREADS = min(2, os.cpu_count() or 1)
-torch.set_num_threads(_THREADS)
-# Spawned workers (--jobs, Ray) read their thread count from the environment at import: give them the
-# test process's, or an outer OMP_NUM_THREADS=1 makes them sum in another order than the local run.
-os.environ["OMP_NUM_THREADS"] = str(_THREADS)
+torch.set_num_threads(min(2, os.cpu_count() or 1))
 os.environ.setdefault("WMBENCH_PROGRESS", "0")
 
 REPO = Path(__file__).resolve().parents[1]
