@@ -9,13 +9,18 @@
 # deadline leaves a resumable partial model beside the finished ones (all come back in models.tar).
 # CLEAN_FROM=<run folder> (e.g. results/cuda-paper/store): a watermarked owner reads its clean accuracy
 # from that folder's clean cell instead of training the clean model of its seed too (the thirteenth
-# session's Uchida owner spent the end of its loan on a clean seed-0 model already stored there).
+# session's Uchida owner spent the end of its loan on a clean seed-0 model already stored there). It may name
+# several folders, space-separated (the clean seed 0 and seeds 1-2 sit in different stores): they are merged first.
 set -u
 OUT=${OUT:-/tmp/gpu-out}; DATA=${DATA:-../shared/datasets}; DEADLINE=${DEADLINE:-540}
 STORE=${STORE:-results/runs/digit-paper-cuda}; KEYS=${KEYS:-3}
 OWNERS=${OWNERS:-"none:0 null_embedding:0"}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2 WMBENCH_CHECKPOINT_EVERY=${CKPT:-30}
 mkdir -p "$OUT" "$STORE"
+if [[ ${CLEAN_FROM:-} == *" "* ]]; then
+  for folder in $CLEAN_FROM; do bench merge "$folder" --out "$STORE-clean" > /dev/null || exit 1; done
+  CLEAN_FROM=$STORE-clean
+fi
 run() { timeout -k 5 "$DEADLINE" bench run --task "${TASK:-digit}" --profile "${PROFILE:-paper}" --data-dir "$DATA" --out "$STORE" "$@"; }
 for owner in $OWNERS; do
   scheme=${owner%%:*}; seed=${owner##*:}

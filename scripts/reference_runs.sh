@@ -102,6 +102,11 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
   # thirteenth session, NVIDIA H200: four owners side by side, then the two cut ones resumed,
   #   OUT=... DATA=... DEADLINE=505 OWNERS="null_embedding:2 none:2 deepsigns:0 uchida:0" bash scripts/gpu_paper.sh
   #   OUT=... DATA=... DEADLINE=285 OWNERS="null_embedding:2 deepsigns:0" bash scripts/gpu_paper.sh
+  # sixteenth session, NVIDIA H200: five owners side by side, then the cut Uchida owner finished (Zhang's and Adi's
+  # seed 2 started there; Zhang's finished on the CPU from its epoch-158 checkpoint, Adi's is still partial),
+  #   OUT=... DATA=... DEADLINE=515 CLEAN_FROM="results/cuda-paper/store results/cuda-paper/cpu-attacks/store" \
+  #     OWNERS="zhang_noise:0 zhang_unrelated:0 zhang:1 adi:1 uchida:1" bash scripts/gpu_paper.sh
+  #   OUT=... DATA=... DEADLINE=235 CLEAN_FROM=(the same) OWNERS="uchida:1 zhang:2 adi:2" bash scripts/gpu_paper.sh
   # then every attack on the CPU, the owner models copied into "$OUT/digit-paper-cpu/models/" (DeepSigns' as
   # its epoch-271 checkpoint, finished there). Seed 1 ran in the eighth session, seed 2 in the thirteenth
   # (into a folder of its own, runs/digit-paper-s13).
@@ -117,11 +122,19 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
       --setting finetune:paper_accuracy
   run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme adi --attack piracy \
       --setting piracy:adam,clip --param piracy.pirate_keys=3
-  # Uchida's and DeepSigns' clean reference: the seventh session's H200 clean seed-0 cell (no clean model retrained);
-  # the `adam` / `clip` overwriting pirates ran in the fourteenth session, the rest in the thirteenth
-  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme deepsigns,uchida \
+  # Uchida's, DeepSigns' and (sixteenth session) zhang_noise's and zhang_unrelated's clean reference: the seventh
+  # session's H200 clean seed-0 cell (no clean model retrained); Uchida's and DeepSigns' `adam` / `clip` overwriting
+  # pirates ran in the fourteenth session, the rest in the thirteenth
+  run run --task digit --profile paper --seeds 1 --out "$OUT/digit-paper-cpu" --scheme deepsigns,uchida,zhang_noise,zhang_unrelated \
       --attack none,piracy,pruning,finetune --setting piracy:paper,adam,clip --setting finetune:paper_accuracy \
       --param piracy.pirate_keys=3 --clean-from results/cuda-paper/store
+  # sixteenth session: the seed-1 owners of Zhang, Adi and Uchida and the seed-2 Zhang owner, against the clean
+  # seeds 1 and 2 stored in cpu-attacks/ (the H100 and H200 clean owners)
+  for seed_schemes in 1:zhang,adi,uchida 2:zhang; do
+    run run --task digit --profile paper --seeds "${seed_schemes%%:*}," --out "$OUT/digit-paper-cpu" --scheme "${seed_schemes#*:}" \
+        --attack none,piracy,pruning,finetune --setting piracy:paper,adam,clip --setting finetune:paper_accuracy \
+        --param piracy.pirate_keys=3 --clean-from results/cuda-paper/cpu-attacks/store
+  done
   # CPU pirates on seed 2: four in the fourteenth session, data20k in the fifteenth
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
       --setting piracy:low_lr,epochs_x4,data_all,adam_lr1e-4,data20k --param piracy.pirate_keys=3
