@@ -226,9 +226,12 @@ if on traffic; then
   run run --task traffic --scheme null_embedding --attack none,piracy,pruning,extraction,finetune \
       --setting piracy:paper --setting extraction:n10000 --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal \
       --param piracy.pirate_keys=1 --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
-  # Zhang (fourteenth session) and Adi (fifteenth) on seeds 1-2: owner, piracy, pruning, Li's fine-tuning, ftal
-  run run --task traffic --scheme zhang,adi --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
-      --param piracy.pirate_keys=1 --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
+  # the prior schemes' seeds 1-2: owner, piracy, pruning, Li's fine-tuning, ftal; Zhang (fourteenth session) and
+  # Adi (fifteenth) on seeds 1-2, Uchida (sixteenth) on seed 1 ("1," is the one seed 1)
+  for seeds_schemes in 1,2:zhang,adi 1,:uchida; do
+    run run --task traffic --scheme "${seeds_schemes#*:}" --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
+        --param piracy.pirate_keys=1 --profile quick --seeds "${seeds_schemes%%:*}" --out "$OUT/traffic-quick-v2"
+  done
   # fifteenth session: null embedding's other extraction sizes on seeds 1-2
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
