@@ -105,9 +105,10 @@ def cli() -> None:
 @click.option("--device", default=None, help="cpu / cuda / cuda:1 (default: CUDA when present).")
 @click.option("--calibrate", is_flag=True, help="Also measure false claims with random keys on clean and watermarked models and fit 95th-percentile thresholds.")
 @click.option("--claim-keys", default=1000, show_default=True, type=click.IntRange(1), help="Random keys per scheme for --calibrate.")
-@click.option("--clean-from", type=click.Path(exists=True, file_okay=False), default=None,
+@click.option("--clean-from", type=click.Path(exists=True, file_okay=False), multiple=True,
               help="Run folder whose stored clean cells (--scheme none --attack none) give the clean accuracy, "
-                   "instead of training the clean model here (e.g. one trained on a GPU elsewhere).")
+                   "instead of training the clean model here (e.g. one trained on a GPU elsewhere). Repeatable: "
+                   "the first folder holding a seed's clean cell gives it.")
 @data_dir_option
 @friendly
 def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs, executor, resolution, device,
@@ -124,7 +125,7 @@ def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs
     spec = GridSpec(tasks=_split(task_), schemes=_names(SCHEMES, scheme), attacks=_names(ATTACKS, attack),
                     profile=profile, seeds=seeds, out=out, arch=arch, data_dir=data_dir, resolution=resolution,
                     settings=_parse_settings(settings), attack_params=_parse_params(params), device=device,
-                    command="bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]), clean_from=clean_from)
+                    command="bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]), clean_from=tuple(clean_from))
     if not spec.tasks or not spec.schemes or not spec.attacks:
         raise BadInput("--task, --scheme and --attack each need at least one name")
     for flag, given in (("--setting", spec.settings), ("--param", spec.attack_params)):

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -65,7 +65,13 @@ class GridSpec:
     device: str | None = None
     command: str = ""
     cache_dir: str | None = None
-    clean_from: str | None = None  # run folder whose stored clean cells give nc_acc_clean (no clean model trained)
+    # run folders whose stored clean cells give nc_acc_clean (no clean model trained), searched in order
+    clean_from: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.clean_from, (str, Path)):  # one folder given as a plain path
+            self.clean_from = (str(self.clean_from),)
+        self.clean_from = tuple(str(f) for f in (self.clean_from or ()))
 
 
 CODE_DIRS = ("schemes", "attacks", "tasks", "harness")
@@ -291,24 +297,29 @@ def run_claims(spec: GridSpec, keys: int) -> list[dict[str, Any]]:
     return out
 
 
-def stored_clean_accuracy(folder: str, cell: Cell) -> tuple[float, dict[str, Any]]:
+def stored_clean_accuracy(folders: str | Sequence[str], cell: Cell) -> tuple[float, dict[str, Any]]:
     """The clean model's nc for ``cell``'s task, arch, profile and seed, read from the no-attack `none`
-    cell of the run folder ``folder`` (``bench run --clean-from``): for owners whose clean reference
-    was trained elsewhere (another machine, an earlier loan) and is not in this run's model cache."""
-    if not (Path(folder) / "results.sqlite").is_file():
-        raise BadInput(f"--clean-from {folder} holds no results.sqlite: name a run folder (bench run --out)")
-    store = Store(folder)
-    try:
-        row = store.conn.execute(
-            "SELECT cell_id, nc_acc_before, device, code_version FROM results WHERE task=? AND arch=? AND profile=? "
-            "AND scheme='none' AND attack='none' AND seed=?",
-            (cell.task, cell.arch, cell.profile, cell.seed)).fetchone()
-    finally:
-        store.close()
-    if row is None or row[1] is None:
-        raise BadInput(f"--clean-from {folder} has no clean cell for {cell.task}/{cell.arch}/{cell.profile} seed "
-                       f"{cell.seed}: run `bench run --scheme none --attack none` for it there, or leave out --clean-from")
-    return float(row[1]), {"from": str(folder), "cell_id": row[0], "device": row[2], "code_version": row[3]}
+    cell of the first run folder in ``folders`` that holds one (``bench run --clean-from``, repeatable):
+    for owners whose clean reference was trained elsewhere (another machine, an earlier loan) and is not
+    in this run's model cache. Clean models of different seeds may sit in different folders."""
+    folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
+    for folder in folders:
+        if not (Path(folder) / "results.sqlite").is_file():
+            raise BadInput(f"--clean-from {folder} holds no results.sqlite: name a run folder (bench run --out)")
+    for folder in folders:
+        store = Store(folder)
+        try:
+            row = store.conn.execute(
+                "SELECT cell_id, nc_acc_before, device, code_version FROM results WHERE task=? AND arch=? "
+                "AND profile=? AND scheme='none' AND attack='none' AND seed=? AND nc_acc_before IS NOT NULL",
+                (cell.task, cell.arch, cell.profile, cell.seed)).fetchone()
+        finally:
+            store.close()
+        if row is not None:
+            return float(row[1]), {"from": str(folder), "cell_id": row[0], "device": row[2], "code_version": row[3]}
+    raise BadInput(f"--clean-from {', '.join(map(str, folders))} has no clean cell for {cell.task}/{cell.arch}/"
+                   f"{cell.profile} seed {cell.seed}: run `bench run --scheme none --attack none` for it there, "
+                   "add the folder that holds it (--clean-from is repeatable), or leave out --clean-from")
 
 
 def run_job_in_worker(spec: GridSpec, cells: list[Cell]) -> int:

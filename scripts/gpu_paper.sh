@@ -10,17 +10,14 @@
 # CLEAN_FROM=<run folder> (e.g. results/cuda-paper/store): a watermarked owner reads its clean accuracy
 # from that folder's clean cell instead of training the clean model of its seed too (the thirteenth
 # session's Uchida owner spent the end of its loan on a clean seed-0 model already stored there). It may name
-# several folders, space-separated (the clean seed 0 and seeds 1-2 sit in different stores): they are merged first.
+# several folders, space-separated (the clean seed 0 and seeds 1-2 sit in different stores): each becomes one
+# --clean-from, and the first that holds a seed's clean cell gives it (the row names that folder).
 set -u
 OUT=${OUT:-/tmp/gpu-out}; DATA=${DATA:-../shared/datasets}; DEADLINE=${DEADLINE:-540}
 STORE=${STORE:-results/runs/digit-paper-cuda}; KEYS=${KEYS:-3}
 OWNERS=${OWNERS:-"none:0 null_embedding:0"}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2 WMBENCH_CHECKPOINT_EVERY=${CKPT:-30}
 mkdir -p "$OUT" "$STORE"
-if [[ ${CLEAN_FROM:-} == *" "* ]]; then
-  for folder in $CLEAN_FROM; do bench merge "$folder" --out "$STORE-clean" > /dev/null || exit 1; done
-  CLEAN_FROM=$STORE-clean
-fi
 run() { timeout -k 5 "$DEADLINE" bench run --task "${TASK:-digit}" --profile "${PROFILE:-paper}" --data-dir "$DATA" --out "$STORE" "$@"; }
 for owner in $OWNERS; do
   scheme=${owner%%:*}; seed=${owner##*:}
@@ -29,7 +26,7 @@ for owner in $OWNERS; do
     null_embedding) attacks=(--attack none,piracy,pruning,neural_cleanse --param piracy.pirate_keys="$KEYS") ;;
     *) attacks=(--attack none,piracy --param piracy.pirate_keys="$KEYS") ;;
   esac
-  [[ $scheme != none && -n ${CLEAN_FROM:-} ]] && attacks+=(--clean-from "$CLEAN_FROM")
+  if [[ $scheme != none ]]; then for folder in ${CLEAN_FROM:-}; do attacks+=(--clean-from "$folder"); done; fi
   # "--seeds 1," is the one seed 1 ("--seeds 1" would be a count)
   run --scheme "$scheme" --seeds "$seed," "${attacks[@]}" > "$OUT/$scheme-$seed.log" 2>&1 &
 done

@@ -248,6 +248,9 @@ CASES: list[Case] = [
                                                        e.empty_dir()] + _o(e), 2, "holds no results.sqlite"),
     Case("run-clean-from-without-clean-cell", lambda e: ["run", "--scheme", "zhang", "--attack", "none", "--clean-from",
                                                          e.empty_store()] + _o(e), 2, "no clean cell for digit-mini"),
+    Case("run-clean-from-repeated-none-has-the-cell", lambda e: ["run", "--scheme", "zhang", "--attack", "none",
+                                                                 "--clean-from", e.empty_store(), "--clean-from",
+                                                                 e.empty_store()] + _o(e), 2, "--clean-from is repeatable"),
     Case("run-param-attack-not-in-grid", lambda e: RUN + ["--param", "nosuch.x=1"] + _o(e), 2, "nosuch"),
     Case("run-data-dir-is-a-file", lambda e: RUN + ["--task", "digit", "--data-dir", e.file("f", b"x")] + _o(e), 2, "data-dir"),
     # ---- bench run: data

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from harness.errors import BadInput
-from harness.grid import GridSpec, expand, run_grid
+from harness.grid import GridSpec, expand, run_grid, stored_clean_accuracy
 from harness.leaderboard import LEADERBOARD_COLUMNS, leaderboard
 from harness.store import Store
 
@@ -56,13 +56,26 @@ def test_grid_rows_and_leaderboard(small_grid):
 def test_clean_from_reads_the_clean_accuracy_instead_of_training(small_grid, tmp_path):
     spec, _, _ = small_grid
     clean = Store(spec.out).results().query("scheme == 'none' and attack == 'none'").iloc[0]
-    out = tmp_path / "elsewhere"
-    run_grid(_spec(out, schemes=["zhang"], clean_from=spec.out))
+    out, no_clean = tmp_path / "elsewhere", tmp_path / "no-clean"
+    Store(no_clean).close()  # a run folder without this seed's clean cell: searched first, skipped
+    run_grid(_spec(out, schemes=["zhang"], clean_from=(str(no_clean), spec.out)))
     row = Store(out).results().iloc[0]
     assert row.nc_acc_clean == clean.nc_acc_before
     ref = json.loads(row.metrics)["clean_reference"]
     assert ref["cell_id"] == clean.cell_id and ref["from"] == str(spec.out)
     assert len(list((out / "models").glob("*.safetensors"))) == 1  # Zhang's owner only: no clean model trained
+
+
+def test_clean_from_takes_one_folder_or_several_and_names_them_all_when_none_has_the_cell(small_grid, tmp_path):
+    spec, _, _ = small_grid
+    cell = next(c for c in expand(spec) if c.scheme == "none")
+    empty_a, empty_b = tmp_path / "a", tmp_path / "b"
+    Store(empty_a).close(), Store(empty_b).close()
+    one = stored_clean_accuracy(str(spec.out), cell)
+    assert stored_clean_accuracy([str(empty_a), str(spec.out)], cell) == one and one[1]["from"] == str(spec.out)
+    assert GridSpec(["digit-mini"], ["zhang"], ["none"], clean_from=str(spec.out)).clean_from == (str(spec.out),)
+    with pytest.raises(BadInput, match=f"{empty_a}, {empty_b} has no clean cell"):
+        stored_clean_accuracy([str(empty_a), str(empty_b)], cell)
 
 
 def test_rerun_does_no_training_and_changes_no_row(small_grid):
