@@ -129,12 +129,17 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
       --attack none,piracy,pruning,finetune --setting piracy:paper,adam,clip --setting finetune:paper_accuracy \
       --param piracy.pirate_keys=3 --clean-from results/cuda-paper/store
   # sixteenth session: the seed-1 owners of Zhang, Adi and Uchida and the seed-2 Zhang owner, against the clean
-  # seeds 1 and 2 stored in cpu-attacks/ (the H100 and H200 clean owners)
-  for seed_schemes in 1:zhang,adi,uchida 2:zhang; do
+  # seeds 1 and 2 stored in cpu-attacks/ (the H100 and H200 clean owners); seventeenth: the seed-2 Adi owner
+  # (resumed on the CPU from its H200 checkpoint) and Neural Cleanse on the backdoor owners
+  for seed_schemes in 1:zhang,adi,uchida 2:zhang,adi; do
     run run --task digit --profile paper --seeds "${seed_schemes%%:*}," --out "$OUT/digit-paper-cpu" --scheme "${seed_schemes#*:}" \
         --attack none,piracy,pruning,finetune --setting piracy:paper,adam,clip --setting finetune:paper_accuracy \
         --param piracy.pirate_keys=3 --clean-from results/cuda-paper/cpu-attacks/store
   done
+  run run --task digit --profile paper --seeds 1,2 --out "$OUT/digit-paper-cpu" --scheme zhang,adi --attack neural_cleanse \
+      --clean-from results/cuda-paper/cpu-attacks/store
+  run run --task digit --profile paper --seeds 0, --out "$OUT/digit-paper-cpu" --scheme zhang_noise --attack neural_cleanse \
+      --clean-from results/cuda-paper/store
   # CPU pirates on seed 2: four in the fourteenth session, data20k in the fifteenth
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
       --setting piracy:low_lr,epochs_x4,data_all,adam_lr1e-4,data20k --param piracy.pirate_keys=3
@@ -227,8 +232,9 @@ if on traffic; then
       --setting piracy:paper --setting extraction:n10000 --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal \
       --param piracy.pirate_keys=1 --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
   # the prior schemes' seeds 1-2: owner, piracy, pruning, Li's fine-tuning, ftal; Zhang (fourteenth session) and
-  # Adi (fifteenth) on seeds 1-2, Uchida (sixteenth) on seed 1 ("1," is the one seed 1)
-  for seeds_schemes in 1,2:zhang,adi 1,:uchida; do
+  # Adi (fifteenth) on seeds 1-2, Uchida (sixteenth, seventeenth) on seeds 1-2, DeepSigns (seventeenth) on seed 1
+  # ("1," is the one seed 1)
+  for seeds_schemes in 1,2:zhang,adi 1,2:uchida 1,:deepsigns; do
     run run --task traffic --scheme "${seeds_schemes#*:}" --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
         --param piracy.pirate_keys=1 --profile quick --seeds "${seeds_schemes%%:*}" --out "$OUT/traffic-quick-v2"
   done
