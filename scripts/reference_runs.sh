@@ -138,7 +138,7 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
   done
   run run --task digit --profile paper --seeds 1,2 --out "$OUT/digit-paper-cpu" --scheme zhang,adi --attack neural_cleanse \
       --clean-from results/cuda-paper/cpu-attacks/store
-  run run --task digit --profile paper --seeds 0, --out "$OUT/digit-paper-cpu" --scheme zhang_noise --attack neural_cleanse \
+  run run --task digit --profile paper --seeds 0, --out "$OUT/digit-paper-cpu" --scheme zhang_noise,zhang_unrelated --attack neural_cleanse \
       --clean-from results/cuda-paper/store
   # CPU pirates on seed 2: four in the fourteenth session, data20k in the fifteenth
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
