@@ -69,9 +69,8 @@ class GridSpec:
     clean_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if isinstance(self.clean_from, (str, Path)):  # one folder given as a plain path
-            self.clean_from = (str(self.clean_from),)
-        self.clean_from = tuple(str(f) for f in (self.clean_from or ()))
+        one = isinstance(self.clean_from, (str, Path))  # one folder given as a plain path
+        self.clean_from = tuple(str(f) for f in ((self.clean_from,) if one else self.clean_from or ()))
 
 
 CODE_DIRS = ("schemes", "attacks", "tasks", "harness")

@@ -71,11 +71,11 @@ class Env:
         (d / "results.sqlite").write_bytes(b"this is not an SQLite database\n" * 64)
         return str(d)
 
-    def empty_store(self) -> str:
+    def empty_store(self, name: str = "empty_run") -> str:
         """A run folder whose store holds no cell (the ``--clean-from`` of a run that finds no clean cell)."""
         from harness.store import Store
 
-        d = self.root / "empty_run"
+        d = self.root / name
         Store(d).close()
         return str(d)
 
@@ -248,9 +248,10 @@ CASES: list[Case] = [
                                                        e.empty_dir()] + _o(e), 2, "holds no results.sqlite"),
     Case("run-clean-from-without-clean-cell", lambda e: ["run", "--scheme", "zhang", "--attack", "none", "--clean-from",
                                                          e.empty_store()] + _o(e), 2, "no clean cell for digit-mini"),
+    # both folders named in the error: a non-repeatable option would keep only the last one
     Case("run-clean-from-repeated-none-has-the-cell", lambda e: ["run", "--scheme", "zhang", "--attack", "none",
-                                                                 "--clean-from", e.empty_store(), "--clean-from",
-                                                                 e.empty_store()] + _o(e), 2, "--clean-from is repeatable"),
+                                                                 "--clean-from", e.empty_store("run_a"), "--clean-from",
+                                                                 e.empty_store("run_b")] + _o(e), 2, "run_a, "),
     Case("run-param-attack-not-in-grid", lambda e: RUN + ["--param", "nosuch.x=1"] + _o(e), 2, "nosuch"),
     Case("run-data-dir-is-a-file", lambda e: RUN + ["--task", "digit", "--data-dir", e.file("f", b"x")] + _o(e), 2, "data-dir"),
     # ---- bench run: data
