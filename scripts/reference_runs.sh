@@ -140,6 +140,11 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
       --clean-from results/cuda-paper/cpu-attacks/store
   run run --task digit --profile paper --seeds 0, --out "$OUT/digit-paper-cpu" --scheme zhang_noise,zhang_unrelated --attack neural_cleanse \
       --clean-from results/cuda-paper/store
+  # eighteenth session: Neural Cleanse on the white-box owners (Uchida seeds 0-1, DeepSigns seed 0)
+  run run --task digit --profile paper --seeds 0, --out "$OUT/digit-paper-cpu" --scheme uchida,deepsigns --attack neural_cleanse \
+      --clean-from results/cuda-paper/store
+  run run --task digit --profile paper --seeds 1, --out "$OUT/digit-paper-cpu" --scheme uchida --attack neural_cleanse \
+      --clean-from results/cuda-paper/cpu-attacks/store
   # CPU pirates on seed 2: four in the fourteenth session, data20k in the fifteenth
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
       --setting piracy:low_lr,epochs_x4,data_all,adam_lr1e-4,data20k --param piracy.pirate_keys=3
