@@ -237,9 +237,10 @@ if on traffic; then
       --setting piracy:paper --setting extraction:n10000 --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal \
       --param piracy.pirate_keys=1 --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
   # the prior schemes' seeds 1-2: owner, piracy, pruning, Li's fine-tuning, ftal; Zhang (fourteenth session) and
-  # Adi (fifteenth) on seeds 1-2, Uchida (sixteenth, seventeenth) on seeds 1-2, DeepSigns (seventeenth) on seed 1
-  # ("1," is the one seed 1)
-  for seeds_schemes in 1,2:zhang,adi 1,2:uchida 1,:deepsigns; do
+  # Adi (fifteenth) on seeds 1-2, Uchida (sixteenth, seventeenth) on seeds 1-2, DeepSigns (seventeenth, eighteenth)
+  # on seeds 1-2, zhang_noise and zhang_unrelated (eighteenth) on seeds 1-2 ("1," is the one seed 1; the
+  # eighteenth session ran zhang_unrelated's seed 2 with --attack none,piracy only)
+  for seeds_schemes in 1,2:zhang,adi 1,2:uchida 1,2:deepsigns 1,2:zhang_noise,zhang_unrelated; do
     run run --task traffic --scheme "${seeds_schemes#*:}" --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
         --param piracy.pirate_keys=1 --profile quick --seeds "${seeds_schemes%%:*}" --out "$OUT/traffic-quick-v2"
   done
