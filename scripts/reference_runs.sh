@@ -107,6 +107,11 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
   #   OUT=... DATA=... DEADLINE=515 CLEAN_FROM="results/cuda-paper/store results/cuda-paper/cpu-attacks/store" \
   #     OWNERS="zhang_noise:0 zhang_unrelated:0 zhang:1 adi:1 uchida:1" bash scripts/gpu_paper.sh
   #   OUT=... DATA=... DEADLINE=235 CLEAN_FROM=(the same) OWNERS="uchida:1 zhang:2 adi:2" bash scripts/gpu_paper.sh
+  # nineteenth session, NVIDIA H200: seven owners side by side, then Uchida's (cut at epoch 299) and DeepSigns' two
+  # (cut at 94-95) continued; DeepSigns' finished on the CPU from their epoch-163 / 171 checkpoints
+  #   OUT=... DATA=... DEADLINE=515 CLEAN_FROM=(the same) \
+  #     OWNERS="zhang_noise:1 zhang_noise:2 zhang_unrelated:1 zhang_unrelated:2 uchida:2 deepsigns:1 deepsigns:2" bash scripts/gpu_paper.sh
+  #   OUT=... DATA=... DEADLINE=250 CLEAN_FROM=(the same) OWNERS="uchida:2 deepsigns:1 deepsigns:2" bash scripts/gpu_paper.sh
   # then every attack on the CPU, the owner models copied into "$OUT/digit-paper-cpu/models/" (DeepSigns' as
   # its epoch-271 checkpoint, finished there). Seed 1 ran in the eighth session, seed 2 in the thirteenth
   # (into a folder of its own, runs/digit-paper-s13).
@@ -144,6 +149,15 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
   run run --task digit --profile paper --seeds 0, --out "$OUT/digit-paper-cpu" --scheme uchida,deepsigns --attack neural_cleanse \
       --clean-from results/cuda-paper/store
   run run --task digit --profile paper --seeds 1, --out "$OUT/digit-paper-cpu" --scheme uchida --attack neural_cleanse \
+      --clean-from results/cuda-paper/cpu-attacks/store
+  # nineteenth session (into runs/digit-paper-s19): DeepSigns' seeds 1-2 finished and attacked, zhang_noise seed 1 and Uchida seed 2 pruned
+  for seed in 1 2; do
+    run run --task digit --profile paper --seeds "$seed," --out "$OUT/digit-paper-cpu" --scheme deepsigns --attack none,piracy,pruning,finetune \
+        --setting finetune:paper_accuracy --param piracy.pirate_keys=3 --clean-from results/cuda-paper/cpu-attacks/store
+  done
+  run run --task digit --profile paper --seeds 1, --out "$OUT/digit-paper-cpu" --scheme zhang_noise --attack pruning,finetune \
+      --setting finetune:paper_accuracy --clean-from results/cuda-paper/cpu-attacks/store
+  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme uchida --attack pruning \
       --clean-from results/cuda-paper/cpu-attacks/store
   # CPU pirates on seed 2: four in the fourteenth session, data20k in the fifteenth
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
