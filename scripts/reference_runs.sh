@@ -112,6 +112,9 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
   #   OUT=... DATA=... DEADLINE=515 CLEAN_FROM=(the same) \
   #     OWNERS="zhang_noise:1 zhang_noise:2 zhang_unrelated:1 zhang_unrelated:2 uchida:2 deepsigns:1 deepsigns:2" bash scripts/gpu_paper.sh
   #   OUT=... DATA=... DEADLINE=250 CLEAN_FROM=(the same) OWNERS="uchida:2 deepsigns:1 deepsigns:2" bash scripts/gpu_paper.sh
+  # twentieth session, NVIDIA H200: a fourth clean and null-embedded owner (seed 3) side by side; the null-embedded
+  # process also ran its paper-protocol pirate (3 keys) and pruning on the GPU (into runs/digit-paper-s20)
+  #   OUT=... DATA=... DEADLINE=540 OWNERS="none:3 null_embedding:3" bash scripts/gpu_paper.sh
   # then every attack on the CPU, the owner models copied into "$OUT/digit-paper-cpu/models/" (DeepSigns' as
   # its epoch-271 checkpoint, finished there). Seed 1 ran in the eighth session, seed 2 in the thirteenth
   # (into a folder of its own, runs/digit-paper-s13).
@@ -159,6 +162,22 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
       --setting finetune:paper_accuracy --clean-from results/cuda-paper/cpu-attacks/store
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme uchida --attack pruning \
       --clean-from results/cuda-paper/cpu-attacks/store
+  # twentieth session (into runs/digit-paper-s19): the rest of the nineteenth session's owners' attacks
+  for seed in 1 2; do
+    run run --task digit --profile paper --seeds "$seed," --out "$OUT/digit-paper-cpu" --scheme zhang_noise,zhang_unrelated,deepsigns \
+        --attack piracy,neural_cleanse --setting piracy:adam,clip --param piracy.pirate_keys=3 --clean-from results/cuda-paper/cpu-attacks/store
+  done
+  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme zhang_noise,zhang_unrelated --attack pruning,finetune \
+      --setting finetune:paper_accuracy --clean-from results/cuda-paper/cpu-attacks/store
+  run run --task digit --profile paper --seeds 1, --out "$OUT/digit-paper-cpu" --scheme zhang_unrelated --attack pruning,finetune \
+      --setting finetune:paper_accuracy --clean-from results/cuda-paper/cpu-attacks/store
+  run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme uchida --attack piracy,finetune,neural_cleanse \
+      --setting piracy:adam,clip --setting finetune:paper_accuracy --param piracy.pirate_keys=3 --clean-from results/cuda-paper/cpu-attacks/store
+  # twentieth session (into runs/digit-paper-s20): the seed-3 null-embedded owner's CPU attacks (its clean seed 3 is cached beside it)
+  run run --task digit --profile paper --seeds 3, --out "$OUT/digit-paper-cpu" --scheme null_embedding \
+      --attack neural_cleanse,piracy,finetune --setting piracy:adam,clip,low_lr,adam_lr1e-4,data20k \
+      --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal --param piracy.pirate_keys=3
+  # (epochs_x4 was started and stopped: 40 epochs x 3 keys of a null-embedding pirate are about an hour on one thread)
   # CPU pirates on seed 2: four in the fourteenth session, data20k in the fifteenth
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
       --setting piracy:low_lr,epochs_x4,data_all,adam_lr1e-4,data20k --param piracy.pirate_keys=3
@@ -169,7 +188,9 @@ if on digit-adaptive; then  # issue 11: attackers who adapt (DESIGN.md section 9
       --setting piracy:adam,adam_lr1e-4,clip,low_lr,data20k,epochs_x4 --param piracy.pirate_keys=2 --out "$OUT/digit-quick"
   OMP_NUM_THREADS=1 run run --task digit --scheme null_embedding,zhang --attack corruption --profile quick --seeds 1 \
       --out "$OUT/digit-quick"
-  # DeepSigns (its H200 cells failed on a CUDA bug): 3 seeds, every piracy setting, corruption.
+  # DeepSigns (its third-session H200 cells failed on a CUDA bug; the twentieth session reran them on an H200 with
+  #   SCHEMES=deepsigns CLEAN_FROM=results/cuda/store bash scripts/gpu_runs.sh env seeds adaptive corruption):
+  # 3 seeds, every piracy setting, corruption.
   # The fifth session reran these for scheme version 2 except data_all and epochs_x4 (run in the eighth).
   OMP_NUM_THREADS=1 bench run --task digit --scheme deepsigns --attack none --profile quick --seeds 3 --data-dir "$DATA" \
       --out "$OUT/digit-quick"
