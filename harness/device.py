@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import random
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,3 +41,25 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@lru_cache(maxsize=1)
+def cpu_name() -> str:
+    """The CPU's model name and the kernel set torch picked for it (e.g. ``AMD EPYC (AVX2)``).
+
+    A CPU run is bit-reproducible only on the same kind of CPU: the same code and seed trained a
+    different Digit model on an AVX2 machine than on the one that made the stored row, so rows name it.
+    """
+    name = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    name = name or platform.processor() or platform.machine()
+    try:
+        return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
+    except AttributeError:  # older torch
+        return name

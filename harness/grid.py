@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import platform
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.cache import ModelCache
-from harness.device import pick_device, seed_everything
+from harness.device import cpu_name, pick_device, seed_everything
 from harness.errors import BadInput
 from harness.evaluate import accuracy
 from harness.store import Store
@@ -101,7 +100,7 @@ def code_version(root: Path | None = None) -> str:
 def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
-    return f"cpu:{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads, torch {torch.__version__}"
+    return f"cpu:{cpu_name()} x{torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 # ---------------------------------------------------------------- expansion

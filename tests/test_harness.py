@@ -277,3 +277,19 @@ def test_a_copy_of_the_store_file_alone_holds_every_written_cell(tmp_path):
     copy.mkdir()
     shutil.copy(store.path, copy / store.path.name)  # the main file only, no -wal / -shm beside it
     assert list(Store(copy).results()["cell_id"]) == ["c0"]
+
+
+def test_cpu_rows_name_the_cpu_and_its_kernels():
+    """CPU training is bit-reproducible only on the same kind of CPU, so a row's device says which one."""
+    import torch
+
+    from harness.grid import device_label
+
+    label = device_label(torch.device("cpu"))
+    assert label.startswith("cpu:") and "threads, torch" in label
+    assert f"({torch.backends.cpu.get_cpu_capability()})" in label
+    info = Path("/proc/cpuinfo")
+    names = [ln.split(":", 1)[1].strip() for ln in (info.read_text().splitlines() if info.exists() else [])
+             if ln.lower().startswith("model name")]
+    if names:
+        assert label.startswith(f"cpu:{names[0]} (")
