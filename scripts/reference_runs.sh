@@ -177,7 +177,13 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
   run run --task digit --profile paper --seeds 3, --out "$OUT/digit-paper-cpu" --scheme null_embedding \
       --attack neural_cleanse,piracy,finetune --setting piracy:adam,clip,low_lr,adam_lr1e-4,data20k \
       --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal --param piracy.pirate_keys=3
-  # (epochs_x4 was started and stopped: 40 epochs x 3 keys of a null-embedding pirate are about an hour on one thread)
+  # twenty-first session (same folder): epochs_x4 (3 keys, 25 minutes on one thread), data_all (1 key) and extraction
+  run run --task digit --profile paper --seeds 3, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
+      --setting piracy:epochs_x4 --param piracy.pirate_keys=3
+  run run --task digit --profile paper --seeds 3, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
+      --setting piracy:data_all --param piracy.pirate_keys=1
+  run run --task digit --profile paper --seeds 3, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack extraction \
+      --setting extraction:n1000,n5000,n10000
   # CPU pirates on seed 2: four in the fourteenth session, data20k in the fifteenth
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
       --setting piracy:low_lr,epochs_x4,data_all,adam_lr1e-4,data20k --param piracy.pirate_keys=3
@@ -274,7 +280,8 @@ if on traffic; then
   # the prior schemes' seeds 1-2: owner, piracy, pruning, Li's fine-tuning, ftal; Zhang (fourteenth session) and
   # Adi (fifteenth) on seeds 1-2, Uchida (sixteenth, seventeenth) on seeds 1-2, DeepSigns (seventeenth, eighteenth)
   # on seeds 1-2, zhang_noise and zhang_unrelated (eighteenth) on seeds 1-2 ("1," is the one seed 1; the
-  # eighteenth session ran zhang_unrelated's seed 2 with --attack none,piracy only)
+  # eighteenth session ran zhang_unrelated's seed 2 with --attack none,piracy only; the twenty-first its pruning
+  # and fine-tuning, against a retrained owner, with --clean-from results/store)
   for seeds_schemes in 1,2:zhang,adi 1,2:uchida 1,2:deepsigns 1,2:zhang_noise,zhang_unrelated; do
     run run --task traffic --scheme "${seeds_schemes#*:}" --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
         --param piracy.pirate_keys=1 --profile quick --seeds "${seeds_schemes%%:*}" --out "$OUT/traffic-quick-v2"
