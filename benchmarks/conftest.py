@@ -16,21 +16,13 @@ from typing import Any
 import pytest
 import torch
 
+from harness.device import cpu_model
+
 torch.set_num_threads(int(os.environ.get("WMBENCH_BENCH_THREADS", min(2, os.cpu_count() or 1))))
 os.environ.setdefault("WMBENCH_PROGRESS", "0")
 
 PERF_JSON = Path(os.environ.get("WMBENCH_PERF_JSON", Path(__file__).with_name("perf_results.json")))
 _RECORDS: dict[str, dict[str, Any]] = {}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def device_info() -> dict[str, Any]:

@@ -43,23 +43,18 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@lru_cache(maxsize=1)
-def cpu_name() -> str:
-    """The CPU's model name and the kernel set torch picked for it (e.g. ``AMD EPYC (AVX2)``).
+@lru_cache(maxsize=4)
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; else what ``platform`` knows).
 
-    A CPU run is bit-reproducible only on the same kind of CPU: the same code and seed trained a
-    different Digit model on an AVX2 machine than on the one that made the stored row, so rows name it.
+    CPU rows and benchmark records name it: a CPU run is bit-reproducible only on the same kind of
+    CPU (the same code and seed trained a different Digit model on an AVX2 machine than on the one
+    that made the stored row).
     """
-    name = ""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in cpuinfo.read_text().splitlines():
             if line.lower().startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    name = name or platform.processor() or platform.machine()
-    try:
-        return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
-    except AttributeError:  # older torch
-        return name
+    return platform.processor() or platform.machine()

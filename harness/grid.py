@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.cache import ModelCache
-from harness.device import cpu_name, pick_device, seed_everything
+from harness.device import cpu_model, pick_device, seed_everything
 from harness.errors import BadInput
 from harness.evaluate import accuracy
 from harness.store import Store
@@ -100,7 +100,8 @@ def code_version(root: Path | None = None) -> str:
 def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
-    return f"cpu:{cpu_name()} x{torch.get_num_threads()} threads, torch {torch.__version__}"
+    return (f"cpu:{cpu_model()} ({torch.backends.cpu.get_cpu_capability()}) x{torch.get_num_threads()} threads, "
+            f"torch {torch.__version__}")
 
 
 # ---------------------------------------------------------------- expansion

@@ -279,17 +279,22 @@ def test_a_copy_of_the_store_file_alone_holds_every_written_cell(tmp_path):
     assert list(Store(copy).results()["cell_id"]) == ["c0"]
 
 
-def test_cpu_rows_name_the_cpu_and_its_kernels():
+def test_cpu_rows_name_the_cpu_and_its_kernels(tmp_path):
     """CPU training is bit-reproducible only on the same kind of CPU, so a row's device says which one."""
+    import platform
+
     import torch
 
+    from harness.device import cpu_model
     from harness.grid import device_label
 
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9654 96-Core Processor\n")
+    assert cpu_model(info) == "AMD EPYC 9654 96-Core Processor"
+    arm = tmp_path / "cpuinfo-arm"  # e.g. ARM: no model name line
+    arm.write_text("processor\t: 0\nCPU implementer\t: 0x41\n")
+    fallback = platform.processor() or platform.machine()
+    assert cpu_model(arm) == cpu_model(tmp_path / "missing") == fallback
     label = device_label(torch.device("cpu"))
-    assert label.startswith("cpu:") and "threads, torch" in label
-    assert f"({torch.backends.cpu.get_cpu_capability()})" in label
-    info = Path("/proc/cpuinfo")
-    names = [ln.split(":", 1)[1].strip() for ln in (info.read_text().splitlines() if info.exists() else [])
-             if ln.lower().startswith("model name")]
-    if names:
-        assert label.startswith(f"cpu:{names[0]} (")
+    assert label.startswith(f"cpu:{cpu_model()} ({torch.backends.cpu.get_cpu_capability()}) x")
+    assert label.endswith(f"threads, torch {torch.__version__}")
