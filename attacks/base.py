@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -33,6 +34,15 @@ class AttackContext:
     params: dict[str, Any] = field(default_factory=dict)
     train_size: int = 0  # size of the owner's training set (for the last-lr computation)
     extra: dict[str, Any] = field(default_factory=dict)  # harness-provided extras (e.g. "train" for extraction "all")
+    checkpoints: Path | None = None  # the cell's checkpoint stem (harness-provided; None: no checkpoints)
+
+    def checkpoint(self, part: str = "") -> Path | None:
+        """Where the attack's training ``part`` keeps its mid-training checkpoint, so a long attack
+        (extraction with every training image: hours on a CPU) resumes after a kill or a session's end.
+        One file per training of the cell (``part`` names which: a pirate key, a rate); None without a stem."""
+        if self.checkpoints is None:
+            return None
+        return self.checkpoints.with_name(f"{self.checkpoints.name}{'.' + part if part else ''}.partial.pt")
 
     def verify_owner(self, model: nn.Module) -> Verification:
         return self.scheme.verify(model, self.owner_key, self.task, self.test)

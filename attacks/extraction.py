@@ -140,7 +140,8 @@ class Extraction(Attack):
         hooks = [_SoftLabels(victim, float(cfg.get("temperature", 1.0)))] if soft else []
         substitute = fresh_like(victim, ctx)
         log = train(substitute, data, recipe, hooks=hooks, seed=ctx.seed, device=ctx.device,
-                    callback=measure_epochs(ctx, recipe.epochs), desc=f"extraction/{ctx.setting}")
+                    callback=measure_epochs(ctx, recipe.epochs), desc=f"extraction/{ctx.setting}",
+                    checkpoint=ctx.checkpoint())
         victim_pred = predict(victim, ctx.test, device=ctx.device)
         agreement = float((predict(substitute, ctx.test, device=ctx.device) == victim_pred).float().mean())
         metrics = {"substitute_nc_acc": accuracy(substitute, ctx.test), "data_size": len(x), "source": source,

@@ -90,7 +90,8 @@ class Piracy(Attack):
                 callback = self._callback(ctx, key)
                 curve.append({"epoch": 0, "step": 0, **callback(0, 0, victim)})
             log = train(model, data, recipe, hooks=ctx.scheme.hooks(key, ctx.task), seed=seed, device=ctx.device,
-                        callback=callback, eval_every=curve_every, desc=f"piracy {i + 1}/{n_keys}")
+                        callback=callback, eval_every=curve_every, desc=f"piracy {i + 1}/{n_keys}",
+                        checkpoint=ctx.checkpoint(f"key{i}"))
             if i == 0:
                 curve += log.curve
                 first_model = model

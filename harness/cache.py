@@ -33,6 +33,11 @@ class ModelCache:
         """Where an unfinished training of ``key`` keeps its checkpoint (harness/resume.py)."""
         return self.folder / f"{key}.partial.pt"
 
+    def attack_stem(self, identity: dict[str, Any]) -> Path:
+        """The checkpoint stem of one attack cell (``AttackContext.checkpoint`` appends the part), keyed
+        by everything that shapes its trainings: the cell, its owner model, the attack's version and params."""
+        return self.folder / f"{cache_key(identity)}.attack"
+
     def get_or_train(self, identity: dict[str, Any], build: Callable[[], nn.Module],
                      train: Callable[[nn.Module, Path], dict[str, Any]]) -> tuple[nn.Module, dict[str, Any], bool]:
         """Return (model, meta, was_cached). Training runs only on a miss, as ``train(model,

@@ -235,7 +235,9 @@ class JobRunner:
                 extra["ood"], params["ood_task"] = other.data("train"), other.name
             ctx = AttackContext(task=task, scheme=scheme, owner_key=key, recipe=task.recipe,
                                 attacker=self._data(task, "attacker"), test=test, seed=cell.seed, setting=cell.setting,
-                                device=self.device, params=params, train_size=len(task.data("train")), extra=extra)
+                                device=self.device, params=params, train_size=len(task.data("train")), extra=extra,
+                                checkpoints=self.cache.attack_stem({"cell": cell.cell_id, "owner": meta.get("key"),
+                                                                    "attack_version": attack.version, "params": params}))
             seed_everything(cell.seed + 1000)
             start = time.perf_counter()
             result = attack.run(copy.deepcopy(victim), ctx)

@@ -585,3 +585,62 @@ def test_checkpoint_interval_env_is_checked(tmp_path, monkeypatch):
         assert Checkpointer(None, {}).every_s == EVERY_S
     monkeypatch.setenv("WMBENCH_CHECKPOINT_EVERY", "60")
     assert Checkpointer(tmp_path / "m.partial.pt", {}).every_s == 60.0
+
+
+def test_an_interrupted_extraction_resumes_bit_identically(tmp_path, mini_smoke, mini_clean, monkeypatch):
+    """The harness hands every attack cell a checkpoint stem: an extraction stopped after its second
+    epoch resumes from its first and ends with an uninterrupted run's substitute, and the grid's stem
+    differs between cells, owners and attack params (a checkpoint never crosses cells)."""
+    import copy
+
+    import attacks.extraction as extraction
+    from attacks import AttackContext, get_attack
+    from harness.cache import ModelCache
+    from schemes import get_scheme
+
+    monkeypatch.setenv("WMBENCH_CHECKPOINT_EVERY", "0")
+    scheme = get_scheme("none")
+    cache = ModelCache(tmp_path / "models")
+    stem = cache.attack_stem({"cell": "c1", "owner": "k", "attack_version": "1", "params": {"epochs": 3}})
+    assert stem != cache.attack_stem({"cell": "c2", "owner": "k", "attack_version": "1", "params": {"epochs": 3}})
+    assert stem != cache.attack_stem({"cell": "c1", "owner": "k2", "attack_version": "1", "params": {"epochs": 3}})
+    assert stem != cache.attack_stem({"cell": "c1", "owner": "k", "attack_version": "1", "params": {"epochs": 4}})
+
+    def ctx(checkpoints):
+        return AttackContext(task=mini_smoke, scheme=scheme, owner_key=scheme.keygen(mini_smoke, 0),
+                             recipe=mini_smoke.recipe, attacker=mini_smoke.data("attacker"), test=mini_smoke.data("test"),
+                             seed=0, setting="n1000", device=torch.device("cpu"),
+                             params={"n": 300, "epochs": 3, "batch_size": 32}, checkpoints=checkpoints)
+    assert ctx(None).checkpoint() is None
+    assert ctx(stem).checkpoint().name.endswith(".attack.partial.pt")
+    assert ctx(stem).checkpoint("key1").name.endswith(".attack.key1.partial.pt")
+
+    attack = get_attack("extraction")
+    torch.manual_seed(5)  # the harness seeds before every attack; dropout draws from this stream
+    reference = attack.run(copy.deepcopy(mini_clean), ctx(None))
+    measured = extraction.measure_epochs
+    epochs_run: list[int] = []
+
+    def stopping(c, epochs, stop_after=None):
+        inner = measured(c, epochs)
+
+        def callback(epoch, step, model):
+            epochs_run.append(epoch + 1)
+            if epoch + 1 == stop_after:
+                raise KeyboardInterrupt
+            return inner(epoch, step, model)
+        return callback
+    monkeypatch.setattr(extraction, "measure_epochs", lambda c, e: stopping(c, e, stop_after=2))
+    torch.manual_seed(5)
+    with pytest.raises(KeyboardInterrupt):
+        attack.run(copy.deepcopy(mini_clean), ctx(stem))
+    assert ctx(stem).checkpoint().is_file()
+    epochs_run.clear()
+    monkeypatch.setattr(extraction, "measure_epochs", lambda c, e: stopping(c, e))
+    torch.manual_seed(5)
+    resumed = attack.run(copy.deepcopy(mini_clean), ctx(stem))
+    assert epochs_run == [2, 3] and not ctx(stem).checkpoint().exists()  # epoch 1 was not trained again
+    assert resumed.metrics["substitute_nc_acc"] == reference.metrics["substitute_nc_acc"]
+    assert resumed.cost.samples == reference.cost.samples
+    for (name, a), b in zip(reference.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
