@@ -139,7 +139,8 @@ class FineTune(Attack):
         curve = [{"epoch": 0, "step": 0, **measure(model, ctx)}]
         try:
             log = train(model, ctx.attacker, recipe, hooks=hooks, seed=ctx.seed, device=ctx.device, params=params,
-                        callback=measure_epochs(ctx, recipe.epochs), desc=f"finetune/{ctx.setting}")
+                        callback=measure_epochs(ctx, recipe.epochs), desc=f"finetune/{ctx.setting}",
+                        checkpoint=ctx.checkpoint())
         finally:
             for p in frozen:
                 p.requires_grad_(True)

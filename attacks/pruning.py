@@ -115,7 +115,7 @@ class Pruning(Attack):
             if recipe is not None:
                 hook = _KeepMasks(prunable(model), masks)
                 log = train(model, ctx.attacker, recipe, hooks=[hook], seed=ctx.seed, device=ctx.device,
-                            desc=f"fine-prune {rate:.2f}")
+                            desc=f"fine-prune {rate:.2f}", checkpoint=ctx.checkpoint(f"rate{rate:g}"))
                 cost.epochs += log.epochs
                 cost.samples += log.samples
                 cost.steps += log.steps

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -87,7 +88,8 @@ class _FreezeOthers(TrainHooks):
         return []
 
 
-def train_mode(model: nn.Module, data, recipe, mode: str, *, seed: int, device: torch.device, callback, desc: str):
+def train_mode(model: nn.Module, data, recipe, mode: str, *, seed: int, device: torch.device, callback, desc: str,
+               checkpoint: Path | None = None):
     """Train only the mode's parameters; the rest get no gradients (same result, less work) and stay in eval mode."""
     params = trainable_params(model, mode)
     ids = {id(p) for p in params}
@@ -97,7 +99,7 @@ def train_mode(model: nn.Module, data, recipe, mode: str, *, seed: int, device: 
     hooks = [] if mode == "all" else [_FreezeOthers(params)]
     try:
         return train(model, data, recipe, hooks=hooks, seed=seed, device=device, params=params,
-                     callback=callback, desc=desc)
+                     callback=callback, desc=desc, checkpoint=checkpoint)
     finally:
         for p in frozen:
             p.requires_grad_(True)
@@ -154,7 +156,7 @@ class Transfer(Attack):
         s_log = train_mode(student, target.data("train"), s_recipe, mode, seed=ctx.seed, device=ctx.device,
                            callback=thinned(lambda e, s, m: {"phase": "student", "student_acc": accuracy(m, s_test)},
                                             s_recipe.epochs),
-                           desc=f"transfer/{mode}/student")
+                           desc=f"transfer/{mode}/student", checkpoint=ctx.checkpoint("student"))
         student_acc = accuracy(student, s_test)
         direct = ctx.verify_owner(student)  # white-box schemes may still read their mark in the student's body
 
@@ -170,7 +172,7 @@ class Transfer(Attack):
                     "verified": bool(owner.verified)}
 
         r_log = train_mode(recovered, ctx.attacker, r_recipe, mode, seed=ctx.seed + 1, device=ctx.device,
-                           callback=measure, desc=f"transfer/{mode}/recovery")
+                           callback=measure, desc=f"transfer/{mode}/recovery", checkpoint=ctx.checkpoint("recovery"))
         nc_acc = accuracy(recovered, ctx.test)
         metrics = {"mode": mode, "target_task": target.name, "target_classes": target.num_classes,
                    "teacher_classes": teacher_classes, "student_acc": student_acc,

@@ -644,3 +644,44 @@ def test_an_interrupted_extraction_resumes_bit_identically(tmp_path, mini_smoke,
     assert resumed.cost.samples == reference.cost.samples
     for (name, a), b in zip(reference.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_every_long_attack_training_has_its_own_checkpoint(tmp_path, mini_smoke, mini_clean, monkeypatch):
+    """Each training inside a cell (a pirate key, a fine-pruning rate, transfer's student and recovery)
+    checkpoints to its own file under the cell's stem: two trainings sharing one file would resume
+    each other's state (same recipe, data size, seed and shapes pass the fingerprint)."""
+    import copy
+
+    import harness.trainer as trainer
+    from attacks import AttackContext, get_attack
+    from schemes import get_scheme
+    from tasks.classsplit import ClassSplit
+
+    paths: list = []
+
+    class Recording(trainer.Checkpointer):
+        def __init__(self, path, fp, every_s=None):
+            paths.append(path)
+            super().__init__(path, fp, every_s)
+    monkeypatch.setattr(trainer, "Checkpointer", Recording)
+    stem = tmp_path / "cell.attack"
+    cases = {
+        ("piracy", "paper"): {"pirate_keys": 2, "epochs": 1},
+        ("pruning", "fine_pruning"): {"rates": [0.3, 0.6]},
+        ("finetune", "ftll"): {"epochs": 1},
+        ("extraction", "n1000"): {"n": 100, "epochs": 1},
+        ("transfer", "added"): {"target_task": ClassSplit(mini_smoke, range(5, 10)), "student_epochs": 1,
+                                "recovery_epochs": 1},
+    }
+    expected = {"piracy": ["key0", "key1"], "pruning": ["rate0.3", "rate0.6"], "finetune": [""], "extraction": [""],
+                "transfer": ["student", "recovery"]}
+    for (name, setting), params in cases.items():
+        scheme = get_scheme("null_embedding" if name == "piracy" else "none")
+        ctx = AttackContext(task=mini_smoke, scheme=scheme, owner_key=scheme.keygen(mini_smoke, 0), recipe=mini_smoke.recipe,
+                            attacker=mini_smoke.data("attacker"), test=mini_smoke.data("test"), seed=0, setting=setting,
+                            device=torch.device("cpu"), params=params, train_size=len(mini_smoke.data("train")),
+                            checkpoints=stem)
+        paths.clear()
+        get_attack(name).run(copy.deepcopy(mini_clean), ctx)
+        assert paths == [ctx.checkpoint(part) for part in expected[name]], name
+    assert not list(tmp_path.iterdir())  # finished trainings leave no checkpoint behind
