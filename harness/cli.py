@@ -28,7 +28,8 @@ def friendly(fn):
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted: finished cells are stored; rerun the same command to resume", err=True)
+            click.echo("interrupted: finished cells are stored and a long training keeps its last checkpoint "
+                       "(OUT/models/*.partial.pt, every 5 minutes); rerun the same command to resume", err=True)
             sys.exit(130)
 
     return wrapper
