@@ -160,6 +160,12 @@ def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs
             click.echo(claims[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     click.echo(f"\n{summary['ran']} cells run, {summary['skipped']} already done, {summary['seconds']:.1f} s; "
                f"leaderboard: {Path(out) / 'leaderboard.csv'}", err=True)
+    kept = summary.get("kept_params") or []
+    if kept:
+        cell, have, want = kept[0]
+        click.echo(f"note: {len(kept)} stored cell(s) were made with other --param values and were kept, e.g. {cell}: "
+                   f"stored {json.dumps(have)}, asked {json.dumps(want)}; to replace them, run into another --out "
+                   "and `bench merge --replace` it into this one", err=True)
 
 
 def _parse_settings(values) -> dict[str, list[str]]:
@@ -289,13 +295,17 @@ def leaderboard(results, out) -> None:
 @cli.command()
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Run folder to merge into (created if missing).")
+@click.option("--replace", is_flag=True,
+              help="An incoming cell replaces the one already there (a deliberate rerun, e.g. with more pirate keys).")
 @friendly
-def merge(sources, out) -> None:
+def merge(sources, out, replace) -> None:
     """Merge the results stores of several run folders into one (a cell already there is kept
-    unless the incoming row was made by a newer version of its scheme).
+    unless the incoming row was made by a newer version of its scheme, or with --replace).
 
     Grids run in separate folders (tasks, machines, sessions) become one store that
-    `bench leaderboard` and `bench report` read. Cached models are not copied.
+    `bench leaderboard` and `bench report` read. Cached models are not copied. A cell's id
+    does not include `--param` values, so a rerun with other parameters (more pirate keys)
+    is merged over the old row only with --replace.
     """
     from harness.store import Store, open_existing
 
@@ -303,8 +313,9 @@ def merge(sources, out) -> None:
     stores = [(src, open_existing(src)) for src in sources if Path(src).resolve() != Path(out).resolve()]
     dst = Store(out)
     for src, store in stores:
-        added = dst.merge_from(store)
-        click.echo(f"{src}: +{added['results']} cells (new or newer scheme version), +{added['curves']} curve rows, "
+        added = dst.merge_from(store, replace=replace)
+        kind = "new or replaced" if replace else "new or newer scheme version"
+        click.echo(f"{src}: +{added['results']} cells ({kind}), +{added['curves']} curve rows, "
                    f"+{added['claims']} claims, +{added['runs']} runs")
     dst.close()
 

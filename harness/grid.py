@@ -8,6 +8,7 @@ skipped, so a rerun of a finished grid loads nothing and trains nothing.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import subprocess
@@ -362,6 +363,7 @@ def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
 
     done_before = store.done_cells({name: get_scheme(name).version for name in spec.schemes})
     pending = [c for c in cells if c.cell_id not in done_before]
+    kept_params = param_mismatches(store, [c for c in cells if c.cell_id in done_before], spec.attack_params)
     device = pick_device(spec.device)
     run_id = store.start_run(spec.command, device_label(device), code_version())
     groups = group_jobs(pending)
@@ -415,4 +417,20 @@ def run_grid(spec: GridSpec, executor: str = "local", jobs: int = 1,
     store.finish_run(run_id, ran)
     store.close()
     return {"cells": len(cells), "skipped": len(cells) - len(pending), "ran": ran,
-            "seconds": time.perf_counter() - start}
+            "seconds": time.perf_counter() - start, "kept_params": kept_params}
+
+
+DERIVED_PARAMS = {"ood_task"}  # written into a row's params by the harness, not given by the user
+
+
+def param_mismatches(store: Store, done: list[Cell], asked: dict[str, dict[str, Any]]) -> list[tuple[str, dict, dict]]:
+    """Stored cells this grid skips although they were run with other ``--param`` values
+    (a cell's id leaves its params out): ``(cell_id, stored, asked)`` for each, so the caller can say so."""
+    stored = store.params_of()
+    out = []
+    for cell in done:
+        want = asked.get(cell.attack, {})
+        have = {k: v for k, v in stored.get(cell.cell_id, {}).items() if k not in DERIVED_PARAMS or k in want}
+        if json.dumps(have, sort_keys=True, default=str) != json.dumps(want, sort_keys=True, default=str):
+            out.append((cell.cell_id, have, want))
+    return out

@@ -110,6 +110,11 @@ class Store:
         return {cell_id for cell_id, scheme, metrics in rows
                 if scheme not in scheme_versions or _scheme_version(metrics) == scheme_versions[scheme]}
 
+    def params_of(self) -> dict[str, dict[str, Any]]:
+        """The attack parameters (``--param``) each stored cell was run with (``{}`` when none)."""
+        return {cell_id: (json.loads(metrics or "{}").get("params") or {})
+                for cell_id, metrics in self.conn.execute("SELECT cell_id, metrics FROM results")}
+
     def has(self, cell_id: str, scheme_version: str | None = None) -> bool:
         row = self.conn.execute("SELECT metrics FROM results WHERE cell_id=?", (cell_id,)).fetchone()
         return row is not None and (scheme_version is None or _scheme_version(row[0]) == scheme_version)
@@ -170,13 +175,14 @@ class Store:
         rows = self.conn.execute("SELECT task, profile, scheme, seed, payload FROM claims ORDER BY task, scheme, seed").fetchall()
         return pd.DataFrame([dict(task=r[0], profile=r[1], scheme=r[2], seed=r[3], **json.loads(r[4])) for r in rows])
 
-    def merge_from(self, other: "Store") -> dict[str, int]:
+    def merge_from(self, other: "Store", replace: bool = False) -> dict[str, int]:
         """Copy another store's rows in one transaction: cells and claims this store lacks, and their runs.
 
         Cells are keyed by ``cell_id`` (a hash of everything that shaped them), so the same cell
         run in two folders is kept once: from this store, unless the other store's row was made by
-        a newer version of its scheme (the older row is stale, as in ``done_cells``); claims alike.
-        Returns the number of rows added (or replaced) per table.
+        a newer version of its scheme (the older row is stale, as in ``done_cells``) or ``replace``
+        (a deliberate rerun, e.g. with more pirate keys: ``--param`` values are not in the cell id);
+        claims alike. Returns the number of rows added (or replaced) per table.
         """
         src = other.conn
         added = {"results": 0, "curves": 0, "claims": 0, "runs": 0}
@@ -185,7 +191,7 @@ class Store:
         metrics_at = cols.index("metrics")
         with self.transaction() as conn:
             for row in src.execute(f"SELECT {', '.join(cols)} FROM results"):
-                if row[0] in have and not _newer(_scheme_version(row[metrics_at]), have[row[0]]):
+                if row[0] in have and not replace and not _newer(_scheme_version(row[metrics_at]), have[row[0]]):
                     continue
                 conn.execute(f"INSERT OR REPLACE INTO results ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", row)
                 conn.execute("DELETE FROM curves WHERE cell_id=?", (row[0],))
@@ -196,7 +202,7 @@ class Store:
             for row in src.execute("SELECT task, profile, scheme, seed, keys, payload FROM claims"):
                 mine = conn.execute("SELECT payload FROM claims WHERE task=? AND profile=? AND scheme=? AND seed=? "
                                     "AND keys=?", row[:5]).fetchone()
-                if mine is None or _newer(_scheme_version(row[5]), _scheme_version(mine[0])):
+                if mine is None or replace or _newer(_scheme_version(row[5]), _scheme_version(mine[0])):
                     conn.execute("INSERT OR REPLACE INTO claims (task, profile, scheme, seed, keys, payload) "
                                  "VALUES (?, ?, ?, ?, ?, ?)", row)
                     added["claims"] += 1

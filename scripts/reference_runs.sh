@@ -177,11 +177,13 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
   run run --task digit --profile paper --seeds 3, --out "$OUT/digit-paper-cpu" --scheme null_embedding \
       --attack neural_cleanse,piracy,finetune --setting piracy:adam,clip,low_lr,adam_lr1e-4,data20k \
       --setting finetune:paper_accuracy,ftll,ftal,rtll,rtal --param piracy.pirate_keys=3
-  # twenty-first session (same folder): epochs_x4 (3 keys, 25 minutes on one thread), data_all (1 key) and extraction
+  # twenty-first session (same folder): epochs_x4 (3 keys, 25 minutes on one thread) and extraction; its data_all
+  # pirate had 1 key; the twenty-second session ran it with 3 keys (into runs/digit-paper-s22, with copies of the
+  # two seed-3 models) and that cell replaced the 1-key one
   run run --task digit --profile paper --seeds 3, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
       --setting piracy:epochs_x4 --param piracy.pirate_keys=3
   run run --task digit --profile paper --seeds 3, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
-      --setting piracy:data_all --param piracy.pirate_keys=1
+      --setting piracy:data_all --param piracy.pirate_keys=3
   run run --task digit --profile paper --seeds 3, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack extraction \
       --setting extraction:n1000,n5000,n10000
   # CPU pirates on seed 2: four in the fourteenth session, data20k in the fifteenth
@@ -286,6 +288,10 @@ if on traffic; then
     run run --task traffic --scheme "${seeds_schemes#*:}" --attack none,piracy,pruning,finetune --setting finetune:paper_accuracy,ftal \
         --param piracy.pirate_keys=1 --profile quick --seeds "${seeds_schemes%%:*}" --out "$OUT/traffic-quick-v2"
   done
+  # twenty-second session: zhang_unrelated seed 2's extraction sizes and Adi's other three modes (the owner
+  # retrained in the twenty-first session, cached in runs/traffic-s12)
+  run run --task traffic --scheme zhang_unrelated --attack extraction,finetune --setting extraction:n1000,n5000,n10000 \
+      --setting finetune:ftll,rtll,rtal --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
   # fifteenth session: null embedding's other extraction sizes on seeds 1-2
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"

@@ -85,11 +85,31 @@ def test_rerun_does_no_training_and_changes_no_row(small_grid):
     t0 = time.perf_counter()
     summary = run_grid(spec)
     seconds = time.perf_counter() - t0
-    assert summary["ran"] == 0 and summary["skipped"] == 4
+    assert summary["ran"] == 0 and summary["skipped"] == 4 and summary["kept_params"] == []
     assert seconds < 0.1 * first_seconds
     after = Store(spec.out).results()
     pd.testing.assert_frame_equal(before, after)
     assert models == sorted(p.stat().st_mtime_ns for p in Path(spec.out, "models").glob("*.safetensors"))
+
+
+def test_a_rerun_with_other_params_keeps_the_cells_and_says_so(small_grid):
+    """A cell's id leaves out its --param values: a rerun asking for other values skips the stored cells,
+    and `bench run` names them with both sets of values and the way to replace them."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    spec, _, _ = small_grid
+    summary = run_grid(GridSpec(**{**spec.__dict__, "attack_params": {"finetune": {"epochs": 2}}}))
+    assert summary["ran"] == 0
+    assert sorted((c.split("|")[3], have, want) for c, have, want in summary["kept_params"]) == [
+        ("none", {"epochs": 1}, {"epochs": 2}), ("zhang", {"epochs": 1}, {"epochs": 2})]  # the finetune cells only
+    res = CliRunner().invoke(cli, ["run", "--task", "digit-mini", "--scheme", "none,zhang", "--attack", "none,finetune",
+                                   "--setting", "finetune:ftal", "--param", "finetune.epochs=2", "--profile", "smoke",
+                                   "--seeds", "1", "--out", spec.out])
+    assert res.exit_code == 0, res.output
+    assert ('note: 2 stored cell(s) were made with other --param values and were kept' in res.output
+            and 'stored {"epochs": 1}, asked {"epochs": 2}' in res.output and "bench merge --replace" in res.output), res.output
 
 
 def test_a_new_scheme_version_reruns_its_cells(small_grid, tmp_path, monkeypatch):

@@ -171,6 +171,32 @@ def test_merge_keeps_the_newer_scheme_version(tmp_path):
         out.close()
 
 
+def test_merge_replace_takes_the_incoming_cell(tmp_path):
+    """`bench merge --replace`: a cell in both folders comes from the incoming one, its curve with it
+    (a rerun with more pirate keys has the same cell id); without the flag the row there is kept."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    a = fill_store(tmp_path / "a", schemes={k: SCHEMES[k] for k in ("null_embedding",)})
+    b = fill_store(tmp_path / "b", schemes={k: SCHEMES[k] for k in ("null_embedding",)})
+    cell = sorted(b.done_cells())[0]
+    with b.transaction() as conn:
+        conn.execute("UPDATE results SET nc_acc_after=0.375 WHERE cell_id=?", (cell,))
+        conn.execute("DELETE FROM curves WHERE cell_id=?", (cell,))
+        conn.execute("INSERT INTO curves (cell_id, step, payload) VALUES (?, 7, '{\"step\": 7}')", (cell,))
+    a.close(), b.close()
+    kept = CliRunner().invoke(cli, ["merge", str(tmp_path / "b"), "--out", str(tmp_path / "a")])
+    assert kept.exit_code == 0 and "+0 cells" in kept.output, kept.output
+    res = CliRunner().invoke(cli, ["merge", str(tmp_path / "b"), "--out", str(tmp_path / "a"), "--replace"])
+    assert res.exit_code == 0 and "new or replaced" in res.output, res.output
+    merged = Store(tmp_path / "a")
+    rows = merged.results().set_index("cell_id")
+    assert rows.loc[cell, "nc_acc_after"] == 0.375 and rows["nc_acc_after"].ne(0.375).sum() == len(rows) - 1
+    assert merged.conn.execute("SELECT step FROM curves WHERE cell_id=?", (cell,)).fetchall() == [(7,)]
+    merged.close()
+
+
 def test_claims_table(tmp_path):
     store = one_row_store(tmp_path / "run")
     payload = {"keys": 1000, "false_claims_clean": 0, "false_claims_marked": 2, "random_wm_acc_clean_mean": 0.05,
