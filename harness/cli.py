@@ -300,7 +300,7 @@ def leaderboard(results, out) -> None:
 @friendly
 def merge(sources, out, replace) -> None:
     """Merge the results stores of several run folders into one (a cell already there is kept
-    unless the incoming row was made by a newer version of its scheme, or with --replace).
+    unless the incoming row was made by a newer version of its scheme or --replace is given).
 
     Grids run in separate folders (tasks, machines, sessions) become one store that
     `bench leaderboard` and `bench report` read. Cached models are not copied. A cell's id
