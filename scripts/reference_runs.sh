@@ -290,7 +290,7 @@ if on traffic; then
   done
   # twenty-second session: zhang_unrelated seed 2's extraction sizes and Adi's other three modes (the owner
   # retrained in the twenty-first session, cached in runs/traffic-s12)
-  run run --task traffic --scheme zhang_unrelated --attack extraction,finetune --setting extraction:n1000,n5000,n10000 \
+  run run --task traffic --scheme zhang_unrelated --attack extraction,finetune --setting extraction:n1000,n5000,n10000,all \
       --setting finetune:ftll,rtll,rtal --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
   # fifteenth session: null embedding's other extraction sizes on seeds 1-2
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:n1000,n5000,all \
