@@ -178,8 +178,8 @@ class Store:
     def merge_from(self, other: "Store", replace: bool = False) -> dict[str, int]:
         """Copy another store's rows in one transaction: cells and claims this store lacks, and their runs.
 
-        Cells are keyed by ``cell_id`` (a hash of everything that shaped them), so the same cell
-        run in two folders is kept once: from this store, unless the other store's row was made by
+        Cells are keyed by ``cell_id`` (task, arch, profile, scheme, attack, setting, seed), so the same
+        cell run in two folders is kept once: from this store, unless the other store's row was made by
         a newer version of its scheme (the older row is stale, as in ``done_cells``) or ``replace``
         (a deliberate rerun, e.g. with more pirate keys: ``--param`` values are not in the cell id);
         claims alike. Returns the number of rows added (or replaced) per table.
