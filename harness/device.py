@@ -58,3 +58,12 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def device_label(device: torch.device) -> str:
+    """What a row names as its device: the GPU model, or the CPU model, its kernel set and threads (rows from
+    different CPUs need not match bit for bit, results/README.md 'Twenty-first session')."""
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return (f"cpu:{cpu_model()} ({torch.backends.cpu.get_cpu_capability()}) x{torch.get_num_threads()} threads, "
+            f"torch {torch.__version__}")

@@ -22,9 +22,10 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.cache import ModelCache
-from harness.device import cpu_model, pick_device, seed_everything
+from harness.device import device_label, pick_device, seed_everything
 from harness.errors import BadInput
 from harness.evaluate import accuracy
+from harness.resume import take_resumed
 from harness.store import Store
 from harness.trainer import progress_enabled, progress_line, train
 from harness.types import Key, Verification
@@ -96,13 +97,6 @@ def code_version(root: Path | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         rev, changed = "", ""
     return f"{v}+{rev}{'.dirty' if changed else ''}" if rev else v
-
-
-def device_label(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
-    return (f"cpu:{cpu_model()} ({torch.backends.cpu.get_cpu_capability()}) x{torch.get_num_threads()} threads, "
-            f"torch {torch.__version__}")
 
 
 # ---------------------------------------------------------------- expansion
@@ -190,7 +184,8 @@ class JobRunner:
             log = train(model, self._data(task, "train"), recipe, hooks=scheme.hooks(key, task), seed=seed,
                         device=self.device, desc=f"{task.name}/{scheme.name}/s{seed}", checkpoint=checkpoint)
             return {"train_seconds": log.seconds, "epochs": log.epochs, "steps": log.steps, "final_lr": log.final_lr,
-                    "max_grad_norm": log.max_grad_norm, "losses": log.losses}
+                    "max_grad_norm": log.max_grad_norm, "losses": log.losses,
+                    **({"resumed": log.resumed} if log.resumed else {})}
 
         return self.cache.get_or_train(identity, build, fit)
 
@@ -243,6 +238,9 @@ class JobRunner:
             start = time.perf_counter()
             result = attack.run(copy.deepcopy(victim), ctx)
             seconds = time.perf_counter() - start
+            # trainings of this cell resumed from a checkpoint, and the owner's: which device ran which epochs
+            resumed = {**({"resumed": r} if (r := take_resumed(ctx.checkpoints)) else {}),
+                       **({"owner_resumed": meta["resumed"]} if meta.get("resumed") else {})}
             if result.model is not None:
                 result.model.eval()
             nc_after = result.nc_acc if result.nc_acc is not None else (accuracy(result.model, test) if result.model is not None else math.nan)
@@ -259,7 +257,7 @@ class JobRunner:
                 "attack_seconds": result.cost.seconds or seconds, "train_seconds": meta.get("train_seconds"),
                 "metrics": {**m, "cost": asdict(result.cost), "before": before.details, "after": after.details,
                             "ber_before": before.ber, "ber_after": after.ber, "params": params,
-                            "scheme_version": scheme.version, **clean_ref},
+                            "scheme_version": scheme.version, **clean_ref, **resumed},
                 "recipe": task.recipe.as_dict(), "device": device_label(self.device),
                 "command": self.spec.command, "code_version": self.version, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }

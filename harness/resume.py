@@ -9,6 +9,11 @@ optimised) differs, or that cannot be read, is discarded: the training starts ov
 saved on another device type (a GPU loan's partial owner finished on the CPU) restores everything
 but its CUDA generator, whose Philox state a CPU generator cannot take: that stream is reseeded from
 the saved state, so the resumed run is deterministic but not the one the GPU would have run.
+
+A checkpoint also carries the training's history: one segment per process that trained part of
+it (``{"device": ..., "epochs": [first, last]}``). A resumed training's log and row name every
+segment, so a model whose first 218 epochs ran on an H200 and the rest on a CPU says so, where the
+row's ``device`` alone names only the last one.
 """
 from __future__ import annotations
 
@@ -24,6 +29,9 @@ from torch import nn
 from harness.errors import BadInput
 
 EVERY_S = 300.0  # default seconds between saves; WMBENCH_CHECKPOINT_EVERY overrides
+# Segments of the resumed trainings finished in this process, by checkpoint path; the harness takes
+# an attack cell's entries for its row (take_resumed).
+RESUMED: dict[str, list[dict[str, Any]]] = {}
 
 
 def env_every_s() -> float:
@@ -47,11 +55,15 @@ def fingerprint(recipe: Any, n: int, seed: int, trainable: list[torch.Tensor]) -
 class Checkpointer:
     """Saves at most every ``every_s`` seconds (0: every epoch); the file appears atomically."""
 
-    def __init__(self, path: str | os.PathLike | None, fp: dict[str, Any], every_s: float | None = None):
+    def __init__(self, path: str | os.PathLike | None, fp: dict[str, Any], every_s: float | None = None,
+                 device: str = ""):
         self.path = Path(path) if path is not None else None
         self.fp = fp
         self.every_s = every_s if every_s is not None else env_every_s() if path is not None else EVERY_S
         self.last = time.monotonic()
+        self.device = device  # this process's device label, for the history
+        self.history: list[dict[str, Any]] = []  # earlier processes' segments (empty: not resumed)
+        self.first_epoch = 0
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None when there is none (or it belongs to another training)."""
@@ -65,20 +77,45 @@ class Checkpointer:
         if not isinstance(state, dict) or state.get("fingerprint") != self.fp:
             self.path.unlink(missing_ok=True)
             return None
+        # files from before the history existed: one segment of unknown device
+        self.history = list(state.get("history") or [{"device": "unknown", "epochs": [0, int(state["epoch"])]}])
+        self.first_epoch = int(state["epoch"])
         return state
+
+    def segments(self, epoch_done: int) -> list[dict[str, Any]]:
+        """The history with this process's segment (from the epoch it started at to ``epoch_done``)."""
+        return [*self.history, {"device": self.device, "epochs": [self.first_epoch, epoch_done]}]
 
     def maybe_save(self, epoch_done: int, epochs: int, state: Callable[[], dict[str, Any]]) -> None:
         """``state`` is called only when a save is due (copying a model every epoch is not free)."""
         if self.path is None or epoch_done >= epochs or time.monotonic() - self.last < self.every_s:
             return
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        torch.save({**state(), "epoch": epoch_done, "fingerprint": self.fp}, tmp)
+        torch.save({**state(), "epoch": epoch_done, "fingerprint": self.fp, "history": self.segments(epoch_done)}, tmp)
         os.replace(tmp, self.path)
         self.last = time.monotonic()
 
-    def done(self) -> None:
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+    def done(self, epochs: int) -> list[dict[str, Any]]:
+        """Removes the file; returns the segments of a resumed training (empty if it ran in one go)."""
+        if self.path is None:
+            return []
+        self.path.unlink(missing_ok=True)
+        if not self.history:
+            return []
+        RESUMED[str(self.path)] = self.segments(epochs)
+        return RESUMED[str(self.path)]
+
+
+def take_resumed(stem: Path | None) -> dict[str, list[dict[str, Any]]]:
+    """The segments of every resumed training whose checkpoint began with ``stem`` (an attack cell's
+    ``AttackContext.checkpoints``), by the file's part name (``""``, ``"key1"``...); removes them."""
+    if stem is None:
+        return {}
+    out = {}
+    for path in [p for p in RESUMED if Path(p).parent == stem.parent and Path(p).name.startswith(stem.name + ".")]:
+        part = Path(path).name[len(stem.name) + 1:].removesuffix("partial.pt").rstrip(".")
+        out[part] = RESUMED.pop(path)
+    return out
 
 
 def rng_state(gen: torch.Generator, hook_gen: torch.Generator) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from harness.device import autocast, pick_device
+from harness.device import autocast, device_label, pick_device
 from harness.resume import Checkpointer, fingerprint, restore_extras, restore_rng, rng_state
 from harness.types import TrainHooks
 from tasks.base import Data, Recipe
@@ -36,6 +36,7 @@ class TrainLog:
     curve: list[dict] = field(default_factory=list)  # rows from callbacks / hooks
     final_lr: float = 0.0
     max_grad_norm: float = 0.0  # largest pre-clip global gradient norm seen (checks clipping)
+    resumed: list[dict] = field(default_factory=list)  # a resumed training's segments (harness/resume.py); else empty
 
 
 def progress_mode() -> str:
@@ -110,7 +111,8 @@ def train(
     max_norm = torch.zeros((), device=device)
     start = time.perf_counter()
     step, first_epoch = 0, 0
-    saver = Checkpointer(checkpoint, fingerprint(recipe, n, seed, trainable), checkpoint_every_s)
+    saver = Checkpointer(checkpoint, fingerprint(recipe, n, seed, trainable), checkpoint_every_s,
+                         device=device_label(device) if checkpoint is not None else "")
     saved = saver.load()
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -180,7 +182,7 @@ def train(
             "model": model.state_dict(), "extras": [p.detach().cpu() for p in extras], "opt": opt.state_dict(),
             "rng": rng_state(gen, hook_gen), "step": step, "losses": log.losses, "curve": log.curve,
             "samples": log.samples, "max_norm": float(max_norm), "seconds": time.perf_counter() - start})
-    saver.done()
+    log.resumed = saver.done(recipe.epochs)
     for h in hooks:
         h.teardown(model)
     model.eval()

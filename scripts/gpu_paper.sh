@@ -7,6 +7,9 @@
 # owner gets no attack; null embedding gets piracy / pruning / Neural Cleanse; every other scheme piracy.
 # Everything lands in one store; owner trainings checkpoint every CKPT s, so a run cut by the
 # deadline leaves a resumable partial model beside the finished ones (all come back in models.tar).
+# ATTACKS="--attack ... [--setting ...]" replaces the per-scheme attack list for every owner (twenty-third session:
+# `--attack none,extraction --setting extraction:all`, the 300-epoch extraction of a `paper` owner, resumed
+# across calls from its checkpoint in STORE/models, which a warm machine keeps).
 # CLEAN_FROM=<run folder> (e.g. results/cuda-paper/store): a watermarked owner reads its clean accuracy
 # from that folder's clean cell instead of training the clean model of its seed too (the thirteenth
 # session's Uchida owner spent the end of its loan on a clean seed-0 model already stored there). It may name
@@ -21,11 +24,12 @@ mkdir -p "$OUT" "$STORE"
 run() { timeout -k 5 "$DEADLINE" bench run --task "${TASK:-digit}" --profile "${PROFILE:-paper}" --data-dir "$DATA" --out "$STORE" "$@"; }
 for owner in $OWNERS; do
   scheme=${owner%%:*}; seed=${owner##*:}
+  if [[ -n ${ATTACKS:-} ]]; then read -ra attacks <<< "$ATTACKS"; else
   case $scheme in
     none) attacks=(--attack none) ;;
     null_embedding) attacks=(--attack none,piracy,pruning,neural_cleanse --param piracy.pirate_keys="$KEYS") ;;
     *) attacks=(--attack none,piracy --param piracy.pirate_keys="$KEYS") ;;
-  esac
+  esac; fi
   if [[ $scheme != none ]]; then for folder in ${CLEAN_FROM:-}; do attacks+=(--clean-from "$folder"); done; fi
   # "--seeds 1," is the one seed 1 ("--seeds 1" would be a count)
   run --scheme "$scheme" --seeds "$seed," "${attacks[@]}" > "$OUT/$scheme-$seed.log" 2>&1 &

@@ -305,8 +305,7 @@ def test_cpu_rows_name_the_cpu_and_its_kernels(tmp_path):
 
     import torch
 
-    from harness.device import cpu_model
-    from harness.grid import device_label
+    from harness.device import cpu_model, device_label
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9654 96-Core Processor\n")

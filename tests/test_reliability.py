@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 import torch
 
+from harness.device import device_label
 from harness.errors import BadInput
 
 REPO = Path(__file__).resolve().parents[1]
@@ -538,6 +539,10 @@ def test_interrupted_training_resumes_bit_identically(tmp_path, mini_smoke, sche
     resumed, log = run(ckpt)
     assert epochs_run == [2, 3] and not ckpt.exists()  # epoch 1 was not trained again
     assert log.losses == ref_log.losses and log.steps == ref_log.steps and log.samples == ref_log.samples
+    # the log names each process's epochs; a training run in one go names none
+    cpu = device_label(torch.device("cpu"))
+    assert log.resumed == [{"device": cpu, "epochs": [0, 1]}, {"device": cpu, "epochs": [1, 3]}]
+    assert ref_log.resumed == []
     for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     # a checkpoint of another training (here: another seed) is discarded, not resumed
@@ -562,10 +567,14 @@ def test_a_gpu_checkpoint_resumes_on_the_cpu(tmp_path, mini_smoke):
         run(ckpt, stop_after=2)
     state = torch.load(ckpt, weights_only=True)
     state["rng"]["hook_gen"] = torch.tensor([7, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0], dtype=torch.uint8)
+    state["history"] = [{"device": "cuda:NVIDIA H200", "epochs": [0, 1]}]
     torch.save(state, ckpt)
     gpu_saved = ckpt.read_bytes()
-    first, _ = run(ckpt)
+    first, log = run(ckpt)
     assert epochs_run == [2, 3] and not ckpt.exists()
+    # the log (and so the row) says which device trained which epochs, not only the last device
+    assert log.resumed == [{"device": "cuda:NVIDIA H200", "epochs": [0, 1]},
+                           {"device": device_label(torch.device("cpu")), "epochs": [1, 3]}]
     ckpt.write_bytes(gpu_saved)
     again, _ = run(ckpt)
     for (name, a), b in zip(first.state_dict().items(), again.state_dict().values()):
@@ -595,6 +604,7 @@ def test_an_interrupted_extraction_resumes_bit_identically(tmp_path, mini_smoke,
 
     import attacks.extraction as extraction
     from attacks import AttackContext, get_attack
+    from harness import resume
     from harness.cache import ModelCache
     from schemes import get_scheme
 
@@ -638,8 +648,17 @@ def test_an_interrupted_extraction_resumes_bit_identically(tmp_path, mini_smoke,
     epochs_run.clear()
     monkeypatch.setattr(extraction, "measure_epochs", lambda c, e: stopping(c, e))
     torch.manual_seed(5)
+    resume.RESUMED.clear()
     resumed = attack.run(copy.deepcopy(mini_clean), ctx(stem))
     assert epochs_run == [2, 3] and not ctx(stem).checkpoint().exists()  # epoch 1 was not trained again
+    # what the harness puts in the row's metrics["resumed"], by training part; taken once
+    cpu = device_label(torch.device("cpu"))
+    other = stem.with_name("other.attack")
+    resume.RESUMED[str(other.with_name("other.attack.partial.pt"))] = []  # another cell's entry stays
+    assert resume.take_resumed(stem) == {"": [{"device": cpu, "epochs": [0, 1]}, {"device": cpu, "epochs": [1, 3]}]}
+    assert resume.take_resumed(stem) == {} and resume.take_resumed(None) == {}
+    assert list(resume.RESUMED) == [str(other.with_name("other.attack.partial.pt"))]
+    resume.RESUMED.clear()
     assert resumed.metrics["substitute_nc_acc"] == reference.metrics["substitute_nc_acc"]
     assert resumed.cost.samples == reference.cost.samples
     for (name, a), b in zip(reference.model.state_dict().items(), resumed.model.state_dict().values()):
@@ -660,9 +679,9 @@ def test_every_long_attack_training_has_its_own_checkpoint(tmp_path, mini_smoke,
     paths: list = []
 
     class Recording(trainer.Checkpointer):
-        def __init__(self, path, fp, every_s=None):
+        def __init__(self, path, fp, every_s=None, device=""):
             paths.append(path)
-            super().__init__(path, fp, every_s)
+            super().__init__(path, fp, every_s, device)
     monkeypatch.setattr(trainer, "Checkpointer", Recording)
     stem = tmp_path / "cell.attack"
     cases = {
@@ -685,3 +704,37 @@ def test_every_long_attack_training_has_its_own_checkpoint(tmp_path, mini_smoke,
         get_attack(name).run(copy.deepcopy(mini_clean), ctx)
         assert paths == [ctx.checkpoint(part) for part in expected[name]], name
     assert not list(tmp_path.iterdir())  # finished trainings leave no checkpoint behind
+
+
+def test_a_row_names_the_devices_of_a_resumed_owner(tmp_path, monkeypatch):
+    """An owner training cut after its first epoch and resumed by the next run: the row's metrics name
+    each process's epochs (``owner_resumed``), where the row's ``device`` names only the last one (the
+    twenty-third session's extraction ran 218 epochs on an H200 and 82 on a CPU)."""
+    from harness import resume
+    from harness.grid import GridSpec, run_grid
+
+    monkeypatch.setenv("WMBENCH_CHECKPOINT_EVERY", "0")
+    real_save, cut = resume.Checkpointer.maybe_save, []
+
+    def save_then_cut(self, epoch_done, epochs, state):
+        real_save(self, epoch_done, epochs, state)
+        if epoch_done == 1 and not cut:
+            cut.append(epoch_done)
+            raise KeyboardInterrupt
+    monkeypatch.setattr(resume.Checkpointer, "maybe_save", save_then_cut)
+    spec = GridSpec(tasks=["digit-mini"], schemes=["none"], attacks=["none", "pruning"], profile="smoke",
+                    settings={"pruning": ["magnitude"]}, out=str(tmp_path / "run"), device="cpu")
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(spec)
+    assert cut == [1] and list((tmp_path / "run" / "models").glob("*.partial.pt"))
+    run_grid(spec)
+    conn = sqlite3.connect(tmp_path / "run" / "results.sqlite")
+    try:
+        rows = [json.loads(m) for (m,) in conn.execute("SELECT metrics FROM results")]
+    finally:
+        conn.close()
+    cpu = device_label(torch.device("cpu"))
+    assert len(rows) == 2  # the owner's own cell and the pruning cell both say it
+    for metrics in rows:
+        assert metrics["owner_resumed"] == [{"device": cpu, "epochs": [0, 1]}, {"device": cpu, "epochs": [1, 2]}]
+        assert "resumed" not in metrics  # no attack training of these cells was resumed
