@@ -42,7 +42,7 @@ from attacks.base import Attack, AttackContext
 from harness.device import autocast
 from harness.errors import BadInput
 from harness.evaluate import accuracy
-from harness.trainer import train
+from harness.trainer import progress_line, train
 from harness.types import AttackResult, Cost
 from tasks.base import Data
 
@@ -152,8 +152,12 @@ def reverse_triggers(model: nn.Module, data: Data, labels: list[int], cfg: dict[
     sched = CostSchedule(k, cfg)
     best_mask = _to_unit(mask_p.detach()).clone()
     best_pattern = _to_unit(pattern_p.detach()).clone()
-    steps = 0
+    steps, start, shown = 0, time.perf_counter(), time.perf_counter()
     for _ in range(cfg["steps"]):
+        if time.perf_counter() - shown >= 60:  # a Traffic `quick` search runs for many minutes on a CPU: show it moving
+            shown = time.perf_counter()
+            progress_line(f"neural_cleanse: step {steps}/{cfg['steps']}, {int((~sched.done).sum())} of {k} labels "
+                          f"still searching, {shown - start:.0f} s")
         active_np = ~sched.done
         if not active_np.any():
             break
