@@ -25,7 +25,7 @@ from harness.cache import ModelCache
 from harness.device import device_label, pick_device, seed_everything
 from harness.errors import BadInput
 from harness.evaluate import accuracy
-from harness.resume import take_resumed
+from harness.resume import RESUMED, take_resumed
 from harness.store import Store
 from harness.trainer import progress_enabled, progress_line, train
 from harness.types import Key, Verification
@@ -183,6 +183,7 @@ class JobRunner:
         def fit(model, checkpoint):
             log = train(model, self._data(task, "train"), recipe, hooks=scheme.hooks(key, task), seed=seed,
                         device=self.device, desc=f"{task.name}/{scheme.name}/s{seed}", checkpoint=checkpoint)
+            RESUMED.pop(str(checkpoint), None)  # the owner's segments travel in its log (below), not the journal
             return {"train_seconds": log.seconds, "epochs": log.epochs, "steps": log.steps, "final_lr": log.final_lr,
                     "max_grad_norm": log.max_grad_norm, "losses": log.losses,
                     **({"resumed": log.resumed} if log.resumed else {})}

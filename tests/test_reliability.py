@@ -728,6 +728,7 @@ def test_a_row_names_the_devices_of_a_resumed_owner(tmp_path, monkeypatch):
         run_grid(spec)
     assert cut == [1] and list((tmp_path / "run" / "models").glob("*.partial.pt"))
     run_grid(spec)
+    assert not [p for p in resume.RESUMED if p.startswith(str(tmp_path))]  # the owner's entry is not left behind
     conn = sqlite3.connect(tmp_path / "run" / "results.sqlite")
     try:
         rows = [json.loads(m) for (m,) in conn.execute("SELECT metrics FROM results")]
