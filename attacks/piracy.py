@@ -21,6 +21,7 @@ paper 100; the paper averages 100), ``epochs`` (overrides the setting's epochs),
 """
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import math
@@ -28,17 +29,37 @@ import statistics
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from attacks.base import Attack, AttackContext
+from harness.device import device_label
 from harness.errors import BadInput
 from harness.evaluate import accuracy
+from harness.resume import RESUMED
 from harness.trainer import train
 from harness.types import AttackResult, Cost, Key, Verification
 from tasks.base import Data, Recipe
 
 DEFAULT_KEYS = {"smoke": 2, "quick": 10, "paper": 100}
 CURVE_STEPS = {"smoke": 20, "quick": 2000, "paper": 20000}
+
+
+def global_rng() -> dict[str, str]:
+    """The global generators' states (dropout draws from them), as text for a kept key's JSON record."""
+    states = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state()
+    return {name: base64.b64encode(t.numpy().tobytes()).decode() for name, t in states.items()}
+
+
+def set_global_rng(states: dict[str, str]) -> None:
+    for name, text in states.items():
+        t = torch.from_numpy(np.frombuffer(base64.b64decode(text), dtype=np.uint8).copy())
+        if name == "cpu":
+            torch.set_rng_state(t)
+        elif torch.cuda.is_available():  # a key kept on a GPU and read back on a CPU has no CUDA stream to set
+            torch.cuda.set_rng_state(t)
 
 
 def pirate_seed(seed: int, index: int) -> int:
@@ -83,25 +104,25 @@ class Piracy(Attack):
         max_grad_norm = 0.0
         for i in range(n_keys):
             key, seed = self._pirate_key(ctx, i)
-            pirate_before = ctx.scheme.verify(victim, key, ctx.task, ctx.test)
-            model = copy.deepcopy(victim)
-            callback = None
-            if i == 0:
-                callback = self._callback(ctx, key)
-                curve.append({"epoch": 0, "step": 0, **callback(0, 0, victim)})
-            log = train(model, data, recipe, hooks=ctx.scheme.hooks(key, ctx.task), seed=seed, device=ctx.device,
-                        callback=callback, eval_every=curve_every, desc=f"piracy {i + 1}/{n_keys}",
-                        checkpoint=ctx.checkpoint(f"key{i}"))
-            if i == 0:
-                curve += log.curve
-                first_model = model
-            cost.epochs += log.epochs
-            cost.samples += log.samples
-            cost.steps += log.steps
-            cost.seconds += log.seconds
-            max_grad_norm = max(max_grad_norm, log.max_grad_norm)
-            rows.append({"nc": accuracy(model, ctx.test), "owner": ctx.verify_owner(model),
-                         "pirate": ctx.scheme.verify(model, key, ctx.task, ctx.test), "pirate_before": pirate_before})
+            # a key finished by an earlier, killed run of this cell is read back, not trained again
+            fingerprint = {"recipe": recipe.as_dict(), "rows": len(data), "seed": seed, "key": key.fingerprint(),
+                           "curve_every": curve_every}
+            record = ctx.load_part(f"key{i}", fingerprint)
+            if record is None:
+                record = self._pirate(victim, ctx, key, seed, data, recipe, i, n_keys, curve_every, fingerprint)
+                if i == 0:
+                    first_model = record.pop("model")
+            else:
+                RESUMED[str(ctx.checkpoint(f"key{i}"))] = record["segments"]  # the row names where it ran
+                set_global_rng(record["rng"])  # the next key starts from the stream it would have had
+                if i == 0:
+                    first_model = ctx.load_part_model(f"key{i}", copy.deepcopy(victim))
+            curve += record["curve"]
+            for name, value in record["cost"].items():
+                setattr(cost, name, getattr(cost, name) + value)
+            max_grad_norm = max(max_grad_norm, record["max_grad_norm"])
+            rows.append({name: Verification(**v) if isinstance(v, dict) else v for name, v in record["row"].items()})
+        ctx.discard_parts()
         metrics = self._summarise(rows, nc_before, owner_before)
         metrics.update({"pirate_keys": n_keys, "attacker_rows": len(data), "pirate_optimizer": recipe.optimizer,
                         "pirate_lr": recipe.lr, "pirate_epochs": recipe.epochs, "pirate_grad_clip": recipe.grad_clip,
@@ -115,6 +136,28 @@ class Piracy(Attack):
                             nc_acc=metrics["nc_acc_after_mean"], owner=owner)
 
     # --- pieces ------------------------------------------------------------------------
+
+    def _pirate(self, victim: nn.Module, ctx: AttackContext, key: Key, seed: int, data: Data, recipe: Recipe,
+                i: int, n_keys: int, curve_every: int | None, fingerprint: dict[str, Any]) -> dict[str, Any]:
+        """Train and measure pirate key ``i``; its record is kept until the cell is stored (save_part)."""
+        pirate_before = ctx.scheme.verify(victim, key, ctx.task, ctx.test)
+        model = copy.deepcopy(victim)
+        callback, curve = None, []
+        if i == 0:  # the first key's model and curve stand for the cell
+            callback = self._callback(ctx, key)
+            curve.append({"epoch": 0, "step": 0, **callback(0, 0, victim)})
+        log = train(model, data, recipe, hooks=ctx.scheme.hooks(key, ctx.task), seed=seed, device=ctx.device,
+                    callback=callback, eval_every=curve_every, desc=f"piracy {i + 1}/{n_keys}",
+                    checkpoint=ctx.checkpoint(f"key{i}"))
+        row = {"nc": accuracy(model, ctx.test), "owner": ctx.verify_owner(model).as_dict(),
+               "pirate": ctx.scheme.verify(model, key, ctx.task, ctx.test).as_dict(), "pirate_before": pirate_before.as_dict()}
+        record = ctx.save_part(f"key{i}", {
+            "fingerprint": fingerprint, "row": row, "curve": curve + log.curve if i == 0 else [],
+            "cost": {"epochs": log.epochs, "samples": log.samples, "steps": log.steps, "seconds": log.seconds},
+            "max_grad_norm": log.max_grad_norm, "rng": global_rng(),
+            "segments": log.resumed or [{"device": device_label(ctx.device), "epochs": [0, log.epochs]}]},
+            model if i == 0 else None)
+        return {**record, "model": model} if i == 0 else record
 
     @staticmethod
     def _pirate_key(ctx: AttackContext, index: int) -> tuple[Key, int]:

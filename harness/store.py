@@ -125,12 +125,12 @@ class Store:
         for c in ("metrics", "recipe"):
             i = 1 + COLUMNS.index(c)
             if not isinstance(values[i], str) and values[i] is not None:
-                values[i] = json.dumps(values[i], sort_keys=True, default=_json_default)
+                values[i] = json.dumps(values[i], sort_keys=True, default=json_default)
         with self.transaction() as conn:
             conn.execute(f"INSERT OR REPLACE INTO results (cell_id, {', '.join(COLUMNS)}) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})", values)
             conn.execute("DELETE FROM curves WHERE cell_id=?", (cell_id,))
             conn.executemany("INSERT INTO curves (cell_id, step, payload) VALUES (?, ?, ?)",
-                             [(cell_id, i, json.dumps(p, sort_keys=True, default=_json_default)) for i, p in enumerate(curve)])
+                             [(cell_id, i, json.dumps(p, sort_keys=True, default=json_default)) for i, p in enumerate(curve)])
         # Copy the cell from the WAL into the main file now: a process killed later (a deadline, a
         # lost lease) otherwise leaves its rows only in results.sqlite-wal, and a copy of
         # results.sqlite alone (cp, rsync, a device's file transfer) came back empty.
@@ -164,7 +164,7 @@ class Store:
     def write_claims(self, task: str, profile: str, scheme: str, seed: int, payload: dict[str, Any]) -> None:
         with self.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?)",
-                         (task, profile, scheme, seed, payload["keys"], json.dumps(payload, default=_json_default)))
+                         (task, profile, scheme, seed, payload["keys"], json.dumps(payload, default=json_default)))
 
     def has_claims(self, task: str, profile: str, scheme: str, seed: int, keys: int, scheme_version: str = "1") -> bool:
         rows = self.conn.execute("SELECT payload FROM claims WHERE task=? AND profile=? AND scheme=? AND seed=? AND keys>=?",
@@ -226,7 +226,7 @@ def _newer(a: str, b: str) -> bool:
     return int(a) > int(b) if a.isdigit() and b.isdigit() else a > b
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
     if hasattr(o, "item"):
         return o.item()
     if isinstance(o, (set, tuple)):

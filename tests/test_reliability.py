@@ -739,3 +739,67 @@ def test_a_row_names_the_devices_of_a_resumed_owner(tmp_path, monkeypatch):
     for metrics in rows:
         assert metrics["owner_resumed"] == [{"device": cpu, "epochs": [0, 1]}, {"device": cpu, "epochs": [1, 2]}]
         assert "resumed" not in metrics  # no attack training of these cells was resumed
+
+
+def test_a_killed_multi_key_pirate_keeps_its_finished_keys(tmp_path, mini_smoke, mini_clean, monkeypatch):
+    """A piracy cell killed in its third key: the rerun trains only that key, reads the first two back,
+    and measures what an uninterrupted run measures (metrics, curve, first key's model); the row names
+    the read-back keys as earlier parts, and no kept file outlives the cell."""
+    import copy
+
+    import attacks.piracy as piracy
+    from attacks import AttackContext, get_attack
+    from harness import resume
+    from schemes import get_scheme
+
+    scheme = get_scheme("null_embedding")
+
+    def ctx(stem):
+        return AttackContext(task=mini_smoke, scheme=scheme, owner_key=scheme.keygen(mini_smoke, 0), recipe=mini_smoke.recipe,
+                             attacker=mini_smoke.data("attacker"), test=mini_smoke.data("test"), seed=0, setting="paper",
+                             device=torch.device("cpu"), params={"pirate_keys": 3, "epochs": 1},
+                             train_size=len(mini_smoke.data("train")), checkpoints=stem)
+    attack = get_attack("piracy")
+    torch.manual_seed(5)
+    reference = attack.run(copy.deepcopy(mini_clean), ctx(None))
+
+    real_train, calls = piracy.train, []
+
+    def train_or_die(*args, die_at=None, **kwargs):
+        calls.append(kwargs["desc"])
+        if len(calls) == die_at:
+            raise KeyboardInterrupt
+        return real_train(*args, **kwargs)
+    stem = tmp_path / "cell.attack"
+    monkeypatch.setattr(piracy, "train", lambda *a, **k: train_or_die(*a, die_at=3, **k))
+    torch.manual_seed(5)
+    with pytest.raises(KeyboardInterrupt):
+        attack.run(copy.deepcopy(mini_clean), ctx(stem))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cell.attack.key0.done-model.safetensors", "cell.attack.key0.done.json", "cell.attack.key1.done.json"]
+    calls.clear()
+    monkeypatch.setattr(piracy, "train", train_or_die)
+    resume.RESUMED.clear()
+    torch.manual_seed(5)
+    resumed = attack.run(copy.deepcopy(mini_clean), ctx(stem))
+    assert calls == ["piracy 3/3"]  # keys 1-2 were read back, not trained again
+    assert resumed.metrics == reference.metrics and resumed.curve == reference.curve
+    assert resumed.cost.samples == reference.cost.samples and resumed.nc_acc == reference.nc_acc
+    for (name, a), b in zip(reference.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    cpu = device_label(torch.device("cpu"))
+    assert resume.take_resumed(stem) == {"key0": [{"device": cpu, "epochs": [0, 1]}],
+                                         "key1": [{"device": cpu, "epochs": [0, 1]}]}
+    assert not list(tmp_path.iterdir())
+    # a kept key of another training (here: other epochs) is not read back
+    monkeypatch.setattr(piracy, "train", lambda *a, **k: train_or_die(*a, die_at=2, **k))
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        attack.run(copy.deepcopy(mini_clean), ctx(stem))
+    other = ctx(stem)
+    other.params = {"pirate_keys": 3, "epochs": 2}
+    calls.clear()
+    monkeypatch.setattr(piracy, "train", train_or_die)
+    attack.run(copy.deepcopy(mini_clean), other)
+    assert calls == ["piracy 1/3", "piracy 2/3", "piracy 3/3"]
+    resume.RESUMED.clear()
