@@ -186,6 +186,10 @@ if [[ $step == digit-paper ]]; then  # (not in `all`) Table 14's recipe (300 SGD
       --setting piracy:data_all --param piracy.pirate_keys=3
   run run --task digit --profile paper --seeds 3, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack extraction \
       --setting extraction:n1000,n5000,n10000
+  # twenty-third session: all 60,000 queries (300 epochs; epochs 1-218 ran on an H200 loan, the rest here from its
+  # checkpoint, see results/README.md; on the CPU alone about an hour on two AVX-512 threads, four on one AVX2 thread)
+  run run --task digit --profile paper --seeds 3, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack extraction \
+      --setting extraction:all
   # CPU pirates on seed 2: four in the fourteenth session, data20k in the fifteenth
   run run --task digit --profile paper --seeds 2, --out "$OUT/digit-paper-cpu" --scheme null_embedding --attack piracy \
       --setting piracy:low_lr,epochs_x4,data_all,adam_lr1e-4,data20k --param piracy.pirate_keys=3
@@ -292,6 +296,9 @@ if on traffic; then
   # retrained in the twenty-first session, cached in runs/traffic-s12)
   run run --task traffic --scheme zhang_unrelated --attack extraction,finetune --setting extraction:n1000,n5000,n10000,all \
       --setting finetune:ftll,rtll,rtal --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
+  # twenty-third session: Neural Cleanse on seed 0's null-embedded owner (a 50-minute search on two AVX-512 threads;
+  # the clean model's was stopped unfinished)
+  run run --task traffic --scheme null_embedding,none --attack neural_cleanse --profile quick --seeds 0, --out "$OUT/traffic-quick-v2"
   # fifteenth session: null embedding's other extraction sizes on seeds 1-2
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
