@@ -56,9 +56,8 @@ class AttackContext:
         measures the same whether its parts ran in one process or in several."""
         from harness.leaderboard import atomic_write_text
         from harness.modelio import save_model
-        from harness.store import json_default
 
-        text = json.dumps(record, sort_keys=True, default=json_default)
+        text = _json_text(record)
         path = self._part_file(part, "done.json")
         if path is not None:
             if model is not None:
@@ -75,9 +74,7 @@ class AttackContext:
             record = json.loads(path.read_text())
         except (OSError, ValueError):  # torn or foreign: train the part again
             return None
-        from harness.store import json_default
-
-        want = json.loads(json.dumps(fingerprint, sort_keys=True, default=json_default))
+        want = json.loads(_json_text(fingerprint))  # compared as it was written
         return record if isinstance(record, dict) and record.get("fingerprint") == want else None
 
     def load_part_model(self, part: str, model: nn.Module) -> nn.Module:
@@ -94,6 +91,13 @@ class AttackContext:
 
     def verify_owner(self, model: nn.Module) -> Verification:
         return self.scheme.verify(model, self.owner_key, self.task, self.test)
+
+
+def _json_text(obj: Any) -> str:
+    """How a kept part is written (numpy / torch scalars as numbers): ``save_part`` and ``load_part`` agree."""
+    from harness.store import json_default
+
+    return json.dumps(obj, sort_keys=True, default=json_default)
 
 
 class Attack(ABC):

@@ -21,7 +21,6 @@ paper 100; the paper averages 100), ``epochs`` (overrides the setting's epochs),
 """
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import math
@@ -29,37 +28,19 @@ import statistics
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from attacks.base import Attack, AttackContext
 from harness.device import device_label
 from harness.errors import BadInput
 from harness.evaluate import accuracy
-from harness.resume import RESUMED
+from harness.resume import RESUMED, global_rng, set_global_rng
 from harness.trainer import train
 from harness.types import AttackResult, Cost, Key, Verification
 from tasks.base import Data, Recipe
 
 DEFAULT_KEYS = {"smoke": 2, "quick": 10, "paper": 100}
 CURVE_STEPS = {"smoke": 20, "quick": 2000, "paper": 20000}
-
-
-def global_rng() -> dict[str, str]:
-    """The global generators' states (dropout draws from them), as text for a kept key's JSON record."""
-    states = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state()
-    return {name: base64.b64encode(t.numpy().tobytes()).decode() for name, t in states.items()}
-
-
-def set_global_rng(states: dict[str, str]) -> None:
-    for name, text in states.items():
-        t = torch.from_numpy(np.frombuffer(base64.b64decode(text), dtype=np.uint8).copy())
-        if name == "cpu":
-            torch.set_rng_state(t)
-        elif torch.cuda.is_available():  # a key kept on a GPU and read back on a CPU has no CUDA stream to set
-            torch.cuda.set_rng_state(t)
 
 
 def pirate_seed(seed: int, index: int) -> int:

@@ -17,6 +17,7 @@ row's ``device`` alone names only the last one.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -123,6 +124,24 @@ def rng_state(gen: torch.Generator, hook_gen: torch.Generator) -> dict[str, Any]
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def global_rng() -> dict[str, str]:
+    """The global generators' states (dropout draws from them), as text for a kept key's JSON record."""
+    states = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state()
+    return {name: base64.b64encode(t.numpy().tobytes()).decode() for name, t in states.items()}
+
+
+def set_global_rng(states: dict[str, str]) -> None:
+    """Restore what ``global_rng`` wrote (a kept piracy key read back: the next key's stream as it was)."""
+    for name, text in states.items():
+        t = torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
+        if name == "cpu":
+            torch.set_rng_state(t)
+        elif torch.cuda.is_available():  # a key kept on a GPU and read back on a CPU has no CUDA stream to set
+            torch.cuda.set_rng_state(t)
 
 
 def set_generator_state(gen: torch.Generator, saved: torch.Tensor) -> bool:
