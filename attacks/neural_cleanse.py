@@ -26,11 +26,17 @@ flagged when > 2 (only labels at or below the median count, so the min-norm labe
 is the one that can be flagged). Mitigation: fine-tune on the attacker's clean data
 in which 20% of the inputs carry the min-norm label's reversed trigger with their
 correct labels (1 epoch in the paper), at the owner's last learning rate.
+
+The search checkpoints to the cell's stem (part ``search<first label>``), so a search cut by a kill or
+a session's end continues where it was saved; the row's ``metrics.resumed`` then names each process's
+steps (under ``epochs``, as for trainings).
 """
 from __future__ import annotations
 
+import json
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,9 +45,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attacks.base import Attack, AttackContext
-from harness.device import autocast
+from harness.device import autocast, device_label
 from harness.errors import BadInput
 from harness.evaluate import accuracy
+from harness.resume import Checkpointer
 from harness.trainer import progress_line, train
 from harness.types import AttackResult, Cost
 from tasks.base import Data
@@ -77,6 +84,9 @@ def anomaly_index(l1: list[float] | np.ndarray) -> float:
 class CostSchedule:
     """The original's per-label adaptive cost and early stop, vectorised over K labels (NumPy, once per step)."""
 
+    STATE = ("cost", "set_counter", "up_counter", "down_counter", "up_flag", "down_flag", "reg_best", "es_reg_best",
+             "es_counter", "done")
+
     def __init__(self, k: int, cfg: dict[str, Any]):
         self.cfg = cfg
         self.cost = np.zeros(k)  # reset_cost_to_zero: 0 until the attack first succeeds
@@ -89,6 +99,14 @@ class CostSchedule:
         self.es_reg_best = np.full(k, np.inf)
         self.es_counter = np.zeros(k, dtype=int)
         self.done = np.zeros(k, dtype=bool)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """As tensors: a checkpoint is read back with ``weights_only``, which takes no NumPy arrays."""
+        return {name: torch.from_numpy(getattr(self, name).copy()) for name in self.STATE}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        for name in self.STATE:
+            setattr(self, name, state[name].numpy().copy())
 
     def update(self, active: np.ndarray, acc: np.ndarray, reg: np.ndarray) -> np.ndarray:
         """One step's bookkeeping for the ``active`` labels; returns where a new best mask was found."""
@@ -136,8 +154,12 @@ def stamp(x: Tensor, mask: Tensor, pattern: Tensor) -> Tensor:
 
 
 def reverse_triggers(model: nn.Module, data: Data, labels: list[int], cfg: dict[str, Any], *, device: torch.device,
-                     seed: int) -> dict[str, Any]:
-    """Reverse-engineer the minimal trigger of every label in ``labels`` at once (batched over labels)."""
+                     seed: int, checkpoint: Path | None = None) -> dict[str, Any]:
+    """Reverse-engineer the minimal trigger of every label in ``labels`` at once (batched over labels).
+
+    With ``checkpoint`` (a file path) the search state is saved every few minutes (``WMBENCH_CHECKPOINT_EVERY``)
+    and a rerun continues from its last saved step: a Traffic `quick` search runs for an hour or more on a CPU.
+    Resuming gives the uninterrupted search's triggers (tested); the history's ``epochs`` count search steps."""
     k, (c, h, w) = len(labels), tuple(data.x.shape[1:])
     gen = torch.Generator().manual_seed(seed)
     clean = data.take(cfg["nb_sample"], seed=seed).to(device)
@@ -153,7 +175,23 @@ def reverse_triggers(model: nn.Module, data: Data, labels: list[int], cfg: dict[
     best_mask = _to_unit(mask_p.detach()).clone()
     best_pattern = _to_unit(pattern_p.detach()).clone()
     steps, start, shown = 0, time.perf_counter(), time.perf_counter()
-    for _ in range(cfg["steps"]):
+    fp = json.loads(json.dumps({"cfg": cfg, "labels": labels, "seed": seed, "n": len(clean), "shape": [c, h, w]},
+                               sort_keys=True, default=str))
+    saver = Checkpointer(checkpoint, fp, device=device_label(device) if checkpoint is not None else "")
+    saved = saver.load()
+    if saved is not None:
+        with torch.no_grad():
+            mask_p.copy_(saved["mask_p"])
+            pattern_p.copy_(saved["pattern_p"])
+            best_mask.copy_(saved["best_mask"])
+            best_pattern.copy_(saved["best_pattern"])
+        opt.load_state_dict(saved["opt"])
+        sched.load_state_dict(saved["sched"])
+        gen.set_state(saved["gen"])
+        steps = int(saved["epoch"])
+        start -= saved["seconds"]
+        progress_line(f"neural_cleanse: resumed at step {steps}/{cfg['steps']} from {checkpoint}")
+    for _ in range(steps, cfg["steps"]):
         if time.perf_counter() - shown >= 60:  # a Traffic `quick` search runs for many minutes on a CPU: show it moving
             shown = time.perf_counter()
             progress_line(f"neural_cleanse: step {steps}/{cfg['steps']}, {int((~sched.done).sum())} of {k} labels "
@@ -191,14 +229,20 @@ def reverse_triggers(model: nn.Module, data: Data, labels: list[int], cfg: dict[
             with torch.no_grad():
                 best_mask[improved] = _to_unit(mask_p[improved])
                 best_pattern[improved] = _to_unit(pattern_p[improved])
+        saver.maybe_save(steps, cfg["steps"], lambda: {
+            "mask_p": mask_p.detach().cpu(), "pattern_p": pattern_p.detach().cpu(), "opt": opt.state_dict(),
+            "best_mask": best_mask.cpu(), "best_pattern": best_pattern.cpu(), "sched": sched.state_dict(),
+            "gen": gen.get_state(), "seconds": time.perf_counter() - start})
     # Labels that never reached the success threshold keep their last mask (the original's fallback).
     found = torch.from_numpy(np.isfinite(sched.reg_best)).to(device)
     with torch.no_grad():
         last_mask, last_pattern = _to_unit(mask_p), _to_unit(pattern_p)
         best_mask = torch.where(found.view(-1, 1, 1, 1), best_mask, last_mask)
         best_pattern = torch.where(found.view(-1, 1, 1, 1), best_pattern, last_pattern)
+    saver.done(steps)  # removes the file; a resumed search's segments go to the harness (resume.take_resumed)
     return {"masks": best_mask, "patterns": best_pattern, "l1": best_mask.abs().sum((1, 2, 3)).cpu().tolist(),
-            "found": found.cpu().tolist(), "steps": steps, "final_cost": sched.cost.tolist()}
+            "found": found.cpu().tolist(), "steps": steps, "final_cost": sched.cost.tolist(),
+            "seconds": time.perf_counter() - start}
 
 
 def stamped_share(data: Data, mask: Tensor, pattern: Tensor, ratio: float, seed: int) -> Data:
@@ -244,11 +288,13 @@ class NeuralCleanse(Attack):
             p.requires_grad_(False)  # only masks and patterns are optimised
         try:
             parts = [reverse_triggers(model, ctx.attacker, list(range(lo, min(lo + chunk, num_classes))), cfg,
-                                      device=ctx.device, seed=ctx.seed + lo) for lo in range(0, num_classes, chunk)]
+                                      device=ctx.device, seed=ctx.seed + lo, checkpoint=ctx.checkpoint(f"search{lo}"))
+                     for lo in range(0, num_classes, chunk)]
         finally:
             for p, g in zip(model.parameters(), grads):
                 p.requires_grad_(g)
-        reverse_s = time.perf_counter() - start
+        reverse_s = sum(r["seconds"] for r in parts)  # a resumed search counts its earlier processes' time too
+        start = time.perf_counter() - reverse_s
         masks = torch.cat([r["masks"] for r in parts])
         patterns = torch.cat([r["patterns"] for r in parts])
         l1 = [v for r in parts for v in r["l1"]]

@@ -159,3 +159,40 @@ def test_transfer_mode_params(mini_smoke):
     assert pick["last_two"] == pick["dense"] == ["body.fc_1.bias", "body.fc_1.weight", "head.bias", "head.weight"]
     with pytest.raises(Exception, match="unknown transfer mode"):
         trainable_params(model, "middle")
+
+
+def test_an_interrupted_search_resumes_bit_identically(mini_smoke, backdoored, tmp_path, monkeypatch):
+    """A search killed at step 12 continues from its last saved step (saved every step here) and ends with
+    the uninterrupted search's triggers, steps and verdict; the resumed part is named for the row."""
+    import attacks.neural_cleanse as nc
+    from harness import resume
+
+    monkeypatch.setenv("WMBENCH_CHECKPOINT_EVERY", "0")
+    params = {"unlearn_epochs": 0, "steps": 30}
+
+    def ctx(stem):
+        c = _ctx(mini_smoke, "detect_unlearn", {"target_label": TARGET}, **params)
+        c.checkpoints = stem
+        return c
+    reference = NeuralCleanse().run(copy.deepcopy(backdoored), ctx(None))
+    stem = tmp_path / "cell.attack"
+    update, calls = CostSchedule.update, []
+
+    def killing(self, *args):
+        calls.append(1)
+        if len(calls) == 12:
+            raise KeyboardInterrupt
+        return update(self, *args)
+    monkeypatch.setattr(nc.CostSchedule, "update", killing)
+    with pytest.raises(KeyboardInterrupt):
+        NeuralCleanse().run(copy.deepcopy(backdoored), ctx(stem))
+    saved = ctx(stem).checkpoint("search0")
+    assert saved.is_file()
+    monkeypatch.setattr(nc.CostSchedule, "update", update)
+    resume.RESUMED.clear()
+    resumed = NeuralCleanse().run(copy.deepcopy(backdoored), ctx(stem))
+    assert not saved.exists()
+    for name in ("l1_norms", "anomaly_index", "flagged", "flagged_label", "triggers_found", "nc_steps"):
+        assert resumed.metrics[name] == reference.metrics[name], name
+    segments = resume.take_resumed(stem)["search0"]
+    assert [s["epochs"] for s in segments] == [[0, 11], [11, reference.metrics["nc_steps"]]]
