@@ -299,6 +299,8 @@ if on traffic; then
   # twenty-third session: Neural Cleanse on seed 0's null-embedded owner (a 50-minute search on two AVX-512 threads;
   # the clean model's was stopped unfinished)
   run run --task traffic --scheme null_embedding,none --attack neural_cleanse --profile quick --seeds 0, --out "$OUT/traffic-quick-v2"
+  # twenty-fifth session: the clean model's search (73 minutes) and seed 1's null-embedded owner (50 minutes)
+  run run --task traffic --scheme null_embedding --attack neural_cleanse --profile quick --seeds 1, --out "$OUT/traffic-quick-v2"
   # fifteenth session: null embedding's other extraction sizes on seeds 1-2
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
