@@ -297,9 +297,9 @@ if on traffic; then
   run run --task traffic --scheme zhang_unrelated --attack extraction,finetune --setting extraction:n1000,n5000,n10000,all \
       --setting finetune:ftll,rtll,rtal --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
   # twenty-third session: Neural Cleanse on seed 0's null-embedded owner (a 50-minute search on two AVX-512 threads;
-  # the clean model's was stopped unfinished)
+  # the clean model's was stopped unfinished there and ran in the twenty-fifth session, 73 minutes)
   run run --task traffic --scheme null_embedding,none --attack neural_cleanse --profile quick --seeds 0, --out "$OUT/traffic-quick-v2"
-  # twenty-fifth session: the clean model's search (73 minutes) and seed 1's null-embedded owner (50 minutes)
+  # twenty-fifth session: seed 1's null-embedded owner (a 50-minute search)
   run run --task traffic --scheme null_embedding --attack neural_cleanse --profile quick --seeds 1, --out "$OUT/traffic-quick-v2"
   # fifteenth session: null embedding's other extraction sizes on seeds 1-2
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:n1000,n5000,all \
