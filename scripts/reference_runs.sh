@@ -303,8 +303,10 @@ if on traffic; then
   run run --task traffic --scheme null_embedding --attack neural_cleanse --profile quick --seeds 1, --out "$OUT/traffic-quick-v2"
   # twenty-sixth session: seed 2's null-embedded owner (a 55-minute search)
   run run --task traffic --scheme null_embedding --attack neural_cleanse --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
-  # twenty-seventh session: seed 1's clean model (300 steps, 114 minutes; seed 2's clean model is still missing)
+  # twenty-seventh session: seed 1's clean model (300 steps, 114 minutes)
   run run --task traffic --scheme none --attack neural_cleanse --profile quick --seeds 1, --out "$OUT/traffic-quick-v2"
+  # twenty-eighth session: seed 2's clean model (212 steps, 45 minutes)
+  run run --task traffic --scheme none --attack neural_cleanse --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
   # fifteenth session: null embedding's other extraction sizes on seeds 1-2
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
