@@ -6,6 +6,10 @@ interrupted grid (Ctrl-C, kill -9) leaves either the whole cell or nothing, and 
 rerun resumes. Two processes may write the same folder: SQLite's file locks plus a
 busy timeout serialise writers, and ``INSERT OR REPLACE`` on the cell id means a
 cell computed twice is stored once.
+
+The JSON columns (``metrics``, ``recipe``, curve and claim payloads) hold strict JSON: a
+non-finite number (a NaN mark accuracy of a watermark-free model) is written as ``null``,
+so SQLite's ``json_extract`` and other languages' parsers read every row.
 """
 from __future__ import annotations
 
@@ -125,12 +129,12 @@ class Store:
         for c in ("metrics", "recipe"):
             i = 1 + COLUMNS.index(c)
             if not isinstance(values[i], str) and values[i] is not None:
-                values[i] = json.dumps(values[i], sort_keys=True, default=json_default)
+                values[i] = to_json(values[i])
         with self.transaction() as conn:
             conn.execute(f"INSERT OR REPLACE INTO results (cell_id, {', '.join(COLUMNS)}) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})", values)
             conn.execute("DELETE FROM curves WHERE cell_id=?", (cell_id,))
             conn.executemany("INSERT INTO curves (cell_id, step, payload) VALUES (?, ?, ?)",
-                             [(cell_id, i, json.dumps(p, sort_keys=True, default=json_default)) for i, p in enumerate(curve)])
+                             [(cell_id, i, to_json(p)) for i, p in enumerate(curve)])
         # Copy the cell from the WAL into the main file now: a process killed later (a deadline, a
         # lost lease) otherwise leaves its rows only in results.sqlite-wal, and a copy of
         # results.sqlite alone (cp, rsync, a device's file transfer) came back empty.
@@ -164,7 +168,7 @@ class Store:
     def write_claims(self, task: str, profile: str, scheme: str, seed: int, payload: dict[str, Any]) -> None:
         with self.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?)",
-                         (task, profile, scheme, seed, payload["keys"], json.dumps(payload, default=json_default)))
+                         (task, profile, scheme, seed, payload["keys"], to_json(payload)))
 
     def has_claims(self, task: str, profile: str, scheme: str, seed: int, keys: int, scheme_version: str = "1") -> bool:
         rows = self.conn.execute("SELECT payload FROM claims WHERE task=? AND profile=? AND scheme=? AND seed=? AND keys>=?",
@@ -193,9 +197,11 @@ class Store:
             for row in src.execute(f"SELECT {', '.join(cols)} FROM results"):
                 if row[0] in have and not replace and not _newer(_scheme_version(row[metrics_at]), have[row[0]]):
                     continue
+                row = tuple(strict_json(v) if cols[i] in ("metrics", "recipe") else v for i, v in enumerate(row))
                 conn.execute(f"INSERT OR REPLACE INTO results ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", row)
                 conn.execute("DELETE FROM curves WHERE cell_id=?", (row[0],))
-                curve = src.execute("SELECT cell_id, step, payload FROM curves WHERE cell_id=?", (row[0],)).fetchall()
+                curve = [(c, step, strict_json(payload)) for c, step, payload in
+                         src.execute("SELECT cell_id, step, payload FROM curves WHERE cell_id=?", (row[0],))]
                 conn.executemany("INSERT INTO curves (cell_id, step, payload) VALUES (?, ?, ?)", curve)
                 added["results"] += 1
                 added["curves"] += len(curve)
@@ -204,7 +210,7 @@ class Store:
                                     "AND keys=?", row[:5]).fetchone()
                 if mine is None or replace or _newer(_scheme_version(row[5]), _scheme_version(mine[0])):
                     conn.execute("INSERT OR REPLACE INTO claims (task, profile, scheme, seed, keys, payload) "
-                                 "VALUES (?, ?, ?, ?, ?, ?)", row)
+                                 "VALUES (?, ?, ?, ?, ?, ?)", (*row[:5], strict_json(row[5])))
                     added["claims"] += 1
             known = {tuple(r) for r in conn.execute("SELECT command, started FROM runs")}
             for row in src.execute("SELECT command, device, code_version, started, finished, cells FROM runs"):
@@ -226,9 +232,32 @@ def _newer(a: str, b: str) -> bool:
     return int(a) > int(b) if a.isdigit() and b.isdigit() else a > b
 
 
+def _finite(o: Any) -> Any:
+    """``o`` with every non-finite float (NaN, inf) replaced by None, recursively."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o
+
+
+def to_json(obj: Any) -> str:
+    """Strict JSON for a stored column: sorted keys, NaN / inf as null, numpy / torch scalars as numbers."""
+    return json.dumps(_finite(obj), sort_keys=True, default=json_default, allow_nan=False)
+
+
+def strict_json(text: str | None) -> str | None:
+    """A stored JSON text re-encoded strictly (rows written before NaN became null held ``NaN``)."""
+    if text is None or ("NaN" not in text and "Infinity" not in text):
+        return text
+    return to_json(json.loads(text))
+
+
 def json_default(o: Any) -> Any:
     if hasattr(o, "item"):
-        return o.item()
+        return _finite(o.item())
     if isinstance(o, (set, tuple)):
         return list(o)
     return str(o)

@@ -238,8 +238,14 @@ if on digit-transfer; then  # seventh session: Li Tables 7-8 on an MNIST class s
   run run --task digit@a --scheme zhang,adi,uchida,deepsigns,zhang_noise,zhang_unrelated --attack none,transfer --profile quick \
       --seeds 3 --out "$OUT/digit-split-quick"
 fi
-if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB classes 0-21, student on 22-42
+if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB classes 0-20, student on 21-42
   run run --task traffic@a --scheme null_embedding --attack none,transfer --profile quick --seeds 1 \
+      --out "$OUT/traffic-split-quick-v2"
+  # twenty-ninth / thirtieth sessions: every prior scheme's teacher (seed 0), and seeds 1-2 of the
+  # clean and null-embedded teachers
+  run run --task traffic@a --scheme zhang_unrelated,uchida,zhang,adi,deepsigns,zhang_noise,none --attack none,transfer \
+      --profile quick --seeds 0, --out "$OUT/traffic-split-quick-v2"
+  run run --task traffic@a --scheme none,null_embedding --attack none,transfer --profile quick --seeds 1,2 \
       --out "$OUT/traffic-split-quick-v2"
 fi
 if on traffic; then
@@ -310,4 +316,8 @@ if on traffic; then
   # fifteenth session: null embedding's other extraction sizes on seeds 1-2
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:n1000,n5000,all \
       --profile quick --seeds 1,2 --out "$OUT/traffic-quick-v2"
+  # twenty-ninth / thirtieth sessions: the prior schemes' extraction at 1,000 / 5,000 / 10,000 queries,
+  # seeds 0 and 1 (owners retrained; the stored seed-0 10,000-query cells attack the earlier owners)
+  run run --task traffic --scheme zhang,adi,zhang_noise,zhang_unrelated,uchida,deepsigns --attack extraction \
+      --setting extraction:n1000,n5000,n10000 --profile quick --seeds 0,1 --out "$OUT/traffic-quick-v2"
 fi

@@ -299,6 +299,29 @@ def test_a_copy_of_the_store_file_alone_holds_every_written_cell(tmp_path):
     assert list(Store(copy).results()["cell_id"]) == ["c0"]
 
 
+def test_stored_json_is_strict_so_sqlite_reads_every_row(tmp_path):
+    """A watermark-free model's NaN mark accuracy once made ``json_extract`` fail on the whole table
+    ("malformed JSON"); it is stored as null now, and a merge re-encodes rows written before."""
+    import sqlite3
+
+    old = Store(tmp_path / "old")
+    old.write_cell("c0", {"task": "t", "seed": 0, "metrics": {"wm": float("nan"), "n": 1}}, [{"loss": float("inf")}])
+    # a row as an earlier version wrote it: Python's non-standard NaN token
+    old.conn.execute("INSERT INTO results (cell_id, task, seed, metrics) VALUES ('c1', 't', 1, '{\"wm\": NaN, \"n\": 2}')")
+    old.write_claims("t", "smoke", "none", 0, {"keys": 3, "rate": float("nan")})
+    merged = Store(tmp_path / "merged")
+    merged.merge_from(old)
+    for store in (old, merged):
+        conn = sqlite3.connect(store.path)
+        if store is merged:
+            assert conn.execute("SELECT json_extract(metrics, '$.n') FROM results ORDER BY cell_id").fetchall() == [(1,), (2,)]
+            assert conn.execute("SELECT json_extract(metrics, '$.wm') FROM results").fetchall() == [(None,), (None,)]
+        else:
+            assert conn.execute("SELECT json_extract(metrics, '$.n') FROM results WHERE cell_id='c0'").fetchone() == (1,)
+        assert conn.execute("SELECT json_extract(payload, '$.loss') FROM curves").fetchone() == (None,)
+        assert conn.execute("SELECT json_extract(payload, '$.rate') FROM claims").fetchone() == (None,)
+
+
 def test_cpu_rows_name_the_cpu_and_its_kernels(tmp_path):
     """CPU training is bit-reproducible only on the same kind of CPU, so a row's device says which one."""
     import platform
