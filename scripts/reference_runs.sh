@@ -247,7 +247,7 @@ if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB c
       --profile quick --seeds 0, --out "$OUT/traffic-split-quick-v2"
   run run --task traffic@a --scheme none,null_embedding --attack none,transfer --profile quick --seeds 1,2 \
       --out "$OUT/traffic-split-quick-v2"
-  run run --task traffic@a --scheme zhang,adi --attack none,transfer --profile quick --seeds 1, \
+  run run --task traffic@a --scheme zhang,adi,zhang_unrelated --attack none,transfer --profile quick --seeds 1, \
       --out "$OUT/traffic-split-quick-v2"
 fi
 if on traffic; then
