@@ -63,9 +63,7 @@ def _scheme_version(metrics: str | None) -> str:
 def _clean(v: Any) -> Any:
     if isinstance(v, bool):
         return float(v)
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return None
-    return v
+    return _finite(v) if isinstance(v, float) else v
 
 
 class Store:
