@@ -67,6 +67,24 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), d
 # embedding to take hold (measured: digit-mini smoke null-embedded nc 30.5%, quick 92.3%).
 profile_option = click.option("--profile", type=click.Choice(["smoke", "quick", "paper"]), default="quick", show_default=True,
                               help="smoke: seconds, for tests; quick: minutes on a CPU; paper: Table 14 as published (GPU).")
+recipe_option = click.option(
+    "--recipe", "recipe_changes", multiple=True, metavar="FIELD=VALUE",
+    help="Change a field of the profile's training recipe (e.g. warmup_steps=500, epochs=12, grad_clip=none); "
+         "repeatable. The result is a profile variant named like quick+warmup_steps=500: its cells, models and "
+         "leaderboard rows are kept apart from the stock profile's. Fields: `bench tasks --recipes`.")
+
+
+def _variant(profile: str, changes: tuple[str, ...]) -> str:
+    """``--profile`` plus ``--recipe`` changes as one profile name (the stock name when none)."""
+    from tasks.base import variant_name
+
+    parsed = {}
+    for c in changes:
+        name, eq, value = c.partition("=")
+        if not eq or not name or not value:
+            raise click.BadParameter(f"{c!r}: expected FIELD=VALUE, e.g. warmup_steps=500", param_hint="--recipe")
+        parsed[name.strip()] = value.strip()
+    return variant_name(profile, parsed) if parsed else profile
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -95,6 +113,7 @@ def cli() -> None:
 @click.option("--scheme", default="null_embedding", show_default=True, help="Comma list of schemes, or 'all'.")
 @click.option("--attack", default="piracy", show_default=True, help="Comma list of attacks, or 'all'.")
 @profile_option
+@recipe_option
 @click.option("--seeds", default="1", callback=parse_seeds, show_default=True, help="Seed count N (0..N-1) or comma list.")
 @click.option("--out", type=click.Path(file_okay=False), default=DEFAULT_OUT, show_default=True, help="Run folder (results.sqlite, models/, leaderboard.csv).")
 @click.option("--arch", default=None, help="Architecture (default: the task's paper model; or timm:<name>).")
@@ -112,8 +131,8 @@ def cli() -> None:
                    "the first folder holding a seed's clean cell gives it.")
 @data_dir_option
 @friendly
-def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs, executor, resolution, device,
-        calibrate, claim_keys, clean_from, data_dir) -> None:
+def run(task_, scheme, attack, profile, recipe_changes, seeds, out, arch, settings, params, jobs, executor, resolution,
+        device, calibrate, claim_keys, clean_from, data_dir) -> None:
     """Run a grid: every task x scheme x attack x setting x seed. Resumable; reruns skip finished cells."""
     from attacks import ATTACKS
     from harness.device import pick_device
@@ -123,6 +142,7 @@ def run(task_, scheme, attack, profile, seeds, out, arch, settings, params, jobs
     from harness.store import Store
     from schemes import SCHEMES
 
+    profile = _variant(profile, recipe_changes)
     spec = GridSpec(tasks=_split(task_), schemes=_names(SCHEMES, scheme), attacks=_names(ATTACKS, attack),
                     profile=profile, seeds=seeds, out=out, arch=arch, data_dir=data_dir, resolution=resolution,
                     settings=_parse_settings(settings), attack_params=_parse_params(params), device=device,
@@ -205,12 +225,13 @@ def _summary_table(board) -> str:
 @click.option("--task", "task_", default="digit-mini", show_default=True)
 @click.option("--scheme", default="none", show_default=True, help="Embed this scheme while training (key seeded by --seed).")
 @profile_option
+@recipe_option
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--arch", default=None)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Model file (.safetensors); settings go to FILE.json.")
 @data_dir_option
 @friendly
-def train_cmd(task_, scheme, profile, seed, arch, out, data_dir) -> None:
+def train_cmd(task_, scheme, profile, recipe_changes, seed, arch, out, data_dir) -> None:
     """Train one model (clean or watermarked) and save it as safetensors + a JSON of its settings."""
     from harness.device import pick_device, seed_everything
     from harness.evaluate import accuracy
@@ -219,6 +240,7 @@ def train_cmd(task_, scheme, profile, seed, arch, out, data_dir) -> None:
     from harness.trainer import train
     from schemes import get_scheme
 
+    profile = _variant(profile, recipe_changes)
     task = get_task_spec(task_, data_dir, profile, None)
     sch = get_scheme(scheme)
     key = sch.keygen(task, seed)
@@ -242,13 +264,20 @@ cli.add_command(train_cmd)
 
 
 @cli.command("tasks")
+@click.option("--recipes", is_flag=True, help="Show each profile's training recipe (the fields `bench run --recipe` changes).")
 @data_dir_option
 @friendly
-def tasks_cmd(data_dir) -> None:
+def tasks_cmd(recipes, data_dir) -> None:
     """List tasks, where their data are expected and whether they were found."""
     from harness.errors import WmbenchError
     from tasks import TASKS
 
+    if recipes:
+        for name in TASKS.names():
+            for profile, spec in TASKS.get(name).profiles.items():
+                fields = " ".join(f"{k}={v}" for k, v in spec.recipe.as_dict().items())
+                click.echo(f"{name:12s} {profile:6s} {fields}")
+        return
     for name in TASKS.names():
         cls = TASKS.get(name)
         try:

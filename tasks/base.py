@@ -5,12 +5,13 @@ import dataclasses
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 PROFILES = ("smoke", "quick", "paper")
+VARIANT_SEP = "+"  # "quick+warmup_steps=500": the quick profile with one recipe field changed
 
 
 @dataclass
@@ -102,6 +103,60 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
+RECIPE_CHOICES = {"optimizer": ("sgd", "adam"), "schedule": ("constant", "inverse_time", "cosine")}
+
+
+def _recipe_value(name: str, text: str) -> Any:
+    """``text`` as the type of Recipe field ``name`` (one-line error naming the field's type)."""
+    from harness.errors import BadInput
+
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(Recipe)}
+    if name not in kinds:
+        raise BadInput(f"unknown recipe field {name!r}; known: {', '.join(kinds)}")
+    kind = kinds[name]
+    if name in RECIPE_CHOICES and text not in RECIPE_CHOICES[name]:
+        raise BadInput(f"recipe field {name}: {text!r} is not one of {', '.join(RECIPE_CHOICES[name])}")
+    try:
+        if "None" in kind and text.lower() in ("none", "null"):
+            return None
+        if kind.startswith("int"):
+            return int(text)
+        if kind.startswith("float"):
+            return float(text)
+    except ValueError:
+        what = "an integer" if kind.startswith("int") else "a number"
+        raise BadInput(f"recipe field {name}: {text!r} is not {what}") from None
+    return text
+
+
+def parse_profile(profile: str) -> tuple[str, dict[str, Any]]:
+    """``'quick+warmup_steps=500+epochs=12'`` -> ``('quick', {'warmup_steps': 500, 'epochs': 12})``.
+
+    A profile *variant* is a stock profile with recipe fields changed (``bench run --recipe``). Its
+    full name is the cell's profile, so its results never mix with the stock profile's, and the
+    changed recipe is in every cache key and result row.
+    """
+    from harness.errors import BadInput
+
+    base, *parts = profile.split(VARIANT_SEP)
+    changes: dict[str, Any] = {}
+    for part in parts:
+        name, eq, text = part.partition("=")
+        if not eq or not name or not text:
+            raise BadInput(f"profile variant {profile!r}: expected {base}{VARIANT_SEP}FIELD=VALUE, got {part!r}")
+        changes[name] = _recipe_value(name, text)
+    return base, changes
+
+
+def variant_name(profile: str, changes: dict[str, str]) -> str:
+    """The profile name for ``profile`` with recipe ``changes`` (sorted, so the name is canonical)."""
+    base, old = parse_profile(profile)
+    merged = {**{k: str(v) for k, v in old.items()}, **changes}
+    for name, text in merged.items():
+        _recipe_value(name, text)  # fail early, naming the field
+    return VARIANT_SEP.join([base, *(f"{k}={merged[k]}" for k in sorted(merged))])
+
+
 @dataclass(frozen=True)
 class ProfileSpec:
     """What a profile changes: sizes, epochs and (recorded) the optimiser recipe; never an algorithm."""
@@ -131,12 +186,14 @@ class Task(ABC):
     data_hint: ClassVar[str] = ""  # where the files go and how to get them
 
     def __init__(self, data_dir: str | None = None, profile: str = "quick", resolution: int | None = None):
+        profile, changes = parse_profile(profile)
         if profile not in self.profiles:
             from harness.errors import BadInput
 
             raise BadInput(f"unknown profile {profile!r} for task {self.name}; known: {', '.join(self.profiles)}")
         self.data_dir = data_dir
-        self.profile = profile
+        self.profile = profile  # the stock profile: attacks key their own sizes on it
+        self.recipe_changes = changes  # a variant's changed recipe fields (empty for a stock profile)
         spec = self.profiles[profile]
         res = resolution or spec.resolution
         self.resolution: tuple[int, int] = (res, res) if res else self.default_resolution
@@ -148,7 +205,9 @@ class Task(ABC):
 
     @property
     def recipe(self) -> Recipe:
-        return self.spec.recipe
+        """The profile's recipe with a variant's changes: the owner, the clean model, and every attack
+        that trains with the owner's recipe (piracy's paper protocol, extraction, fine-tuning) use it."""
+        return self.spec.recipe.replace(**self.recipe_changes) if self.recipe_changes else self.spec.recipe
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -190,5 +249,6 @@ class Task(ABC):
 
     def describe(self) -> dict:
         return {"task": self.name, "profile": self.profile, "resolution": list(self.resolution),
+                **({"recipe_changes": dict(self.recipe_changes)} if self.recipe_changes else {}),
                 "recipe": self.recipe.as_dict(), "train_size": self.spec.train_size,
                 "test_size": self.spec.test_size, "attacker_size": self.spec.attacker_size}

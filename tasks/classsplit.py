@@ -26,6 +26,7 @@ class ClassSplit(Task):
                      "piracy_epochs", "profiles", "description", "data_hint"):
             setattr(self, attr, getattr(base, attr))
         self.data_dir, self.profile, self.resolution = base.data_dir, base.profile, base.resolution
+        self.recipe_changes = dict(base.recipe_changes)
         self._cache: dict[str, Data] = {}
 
     def load_split(self, split: str) -> Data:

@@ -92,6 +92,37 @@ def test_rerun_does_no_training_and_changes_no_row(small_grid):
     assert models == sorted(p.stat().st_mtime_ns for p in Path(spec.out, "models").glob("*.safetensors"))
 
 
+def test_a_recipe_variant_is_a_profile_of_its_own(small_grid, tmp_path):
+    """`bench run --recipe epochs=1` names the profile smoke+epochs=1: in a folder holding the stock smoke
+    cell it trains a new owner with the changed recipe (recorded in the row) instead of skipping."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+    from harness.grid import get_task_spec
+    from tasks.base import parse_profile, variant_name
+
+    assert variant_name("quick", {"warmup_steps": "500", "epochs": "12"}) == "quick+epochs=12+warmup_steps=500"
+    assert variant_name("quick+epochs=12", {"epochs": "3"}) == "quick+epochs=3"
+    assert parse_profile("quick+grad_clip=none+lr=0.5") == ("quick", {"grad_clip": None, "lr": 0.5})
+    split = get_task_spec("digit-mini@a", None, "smoke+epochs=1+warmup_steps=7", None)
+    assert split.profile == "smoke" and (split.recipe.epochs, split.recipe.warmup_steps) == (1, 7)
+    assert split.recipe.lr == get_task_spec("digit-mini", None, "smoke", None).recipe.lr  # the rest is the profile's
+
+    spec, _, _ = small_grid
+    out = tmp_path / "run"
+    shutil.copytree(spec.out, out)
+    res = CliRunner().invoke(cli, ["run", "--task", "digit-mini", "--scheme", "none", "--attack", "none",
+                                   "--profile", "smoke", "--recipe", "epochs=1", "--seeds", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = Store(out).results().set_index("profile")
+    assert set(rows.index) == {"smoke", "smoke+epochs=1"}
+    variant = rows.loc["smoke+epochs=1"]
+    stock = rows.loc["smoke"].query("scheme == 'none' and attack == 'none'").iloc[0]
+    assert json.loads(variant.recipe)["epochs"] == 1 and json.loads(stock.recipe)["epochs"] == 2
+    assert variant.nc_acc_before != stock.nc_acc_before  # another model, not the cached stock one
+    assert len(list((out / "models").glob("*.safetensors"))) == len(list(Path(spec.out, "models").glob("*.safetensors"))) + 1
+
+
 def test_a_rerun_with_other_params_keeps_the_cells_and_says_so(small_grid):
     """A cell's id leaves out its --param values: a rerun asking for other values skips the stored cells,
     and `bench run` names them with both sets of values and the way to replace them."""
