@@ -249,6 +249,15 @@ if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB c
       --out "$OUT/traffic-split-quick-v2"
   run run --task traffic@a --scheme zhang,adi,zhang_unrelated --attack none,transfer --profile quick --seeds 1, \
       --out "$OUT/traffic-split-quick-v2"
+  # thirty-first session: the other prior schemes' teachers on seed 1, every prior scheme's on seed 2
+  run run --task traffic@a --scheme zhang_noise,uchida,deepsigns --attack none,transfer --profile quick --seeds 1, \
+      --out "$OUT/traffic-split-quick-v2"
+  run run --task traffic@a --scheme zhang,adi,zhang_unrelated,zhang_noise,uchida,deepsigns --attack none,transfer \
+      --profile quick --seeds 2, --out "$OUT/traffic-split-quick-v2"
+  # thirty-first session, a profile variant (not the stock profile; its rows are `quick+warmup_steps=211`):
+  # the owner's learning rate warmed up over one epoch of the split (211 steps), clean and null-embedded teacher
+  run run --task traffic@a --scheme none,null_embedding --attack none,transfer --profile quick \
+      --recipe warmup_steps=211 --seeds 1,2 --out "$OUT/traffic-split-quick-v2"
 fi
 if on traffic; then
   run run --task traffic --scheme none,null_embedding --attack none --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
@@ -322,4 +331,7 @@ if on traffic; then
   # seeds 0 and 1 (owners retrained; the stored seed-0 10,000-query cells attack the earlier owners)
   run run --task traffic --scheme zhang,adi,zhang_noise,zhang_unrelated,uchida,deepsigns --attack extraction \
       --setting extraction:n1000,n5000,n10000 --profile quick --seeds 0,1 --out "$OUT/traffic-quick-v2"
+  # thirty-first session: the same on seed 2 (zhang_unrelated's seed 2 is above)
+  run run --task traffic --scheme zhang,adi,zhang_noise,uchida,deepsigns --attack extraction \
+      --setting extraction:n1000,n5000,n10000 --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
 fi

@@ -151,10 +151,9 @@ def parse_profile(profile: str) -> tuple[str, dict[str, Any]]:
 def variant_name(profile: str, changes: dict[str, str]) -> str:
     """The profile name for ``profile`` with recipe ``changes`` (sorted, so the name is canonical)."""
     base, old = parse_profile(profile)
-    merged = {**{k: str(v) for k, v in old.items()}, **changes}
-    for name, text in merged.items():
-        _recipe_value(name, text)  # fail early, naming the field
-    return VARIANT_SEP.join([base, *(f"{k}={merged[k]}" for k in sorted(merged))])
+    merged = {**old, **{name: _recipe_value(name, text) for name, text in changes.items()}}  # fails naming the field
+    # the parsed value's text, so lr=0.010 and lr=0.01 name one variant
+    return VARIANT_SEP.join([base, *(f"{k}={'none' if merged[k] is None else merged[k]}" for k in sorted(merged))])
 
 
 @dataclass(frozen=True)
