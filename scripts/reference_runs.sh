@@ -254,10 +254,17 @@ if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB c
       --out "$OUT/traffic-split-quick-v2"
   run run --task traffic@a --scheme zhang,adi,zhang_unrelated,zhang_noise,uchida,deepsigns --attack none,transfer \
       --profile quick --seeds 2, --out "$OUT/traffic-split-quick-v2"
-  # thirty-first session, a profile variant (not the stock profile; its rows are `quick+warmup_steps=211`):
-  # the owner's learning rate warmed up over one epoch of the split (211 steps), clean and null-embedded teacher
-  run run --task traffic@a --scheme none,null_embedding --attack none,transfer --profile quick \
-      --recipe warmup_steps=211 --seeds 1,2 --out "$OUT/traffic-split-quick-v2"
+  # thirty-first session, two profile variants on seed 1, whose null-embedded teacher stays on the loss
+  # plateau under `quick` (rows under the profiles `quick+warmup_steps=211` and
+  # `quick+lr_decay=2e-05+momentum=0.0`, apart from the stock rows): the learning rate warmed up over one
+  # epoch of the split (211 steps), and Table 14's optimiser (no momentum, decay 2e-5) at quick's 6 epochs.
+  # The null teacher's transfer cells were not run: it did not leave the plateau under either.
+  run run --task traffic@a --scheme none --attack none,transfer --profile quick --recipe warmup_steps=211 \
+      --seeds 1, --out "$OUT/traffic-split-quick-v2"
+  run run --task traffic@a --scheme null_embedding --attack none --profile quick --recipe warmup_steps=211 \
+      --seeds 1, --out "$OUT/traffic-split-quick-v2"
+  run run --task traffic@a --scheme none,null_embedding --attack none --profile quick --recipe momentum=0 \
+      --recipe lr_decay=2e-5 --seeds 1, --out "$OUT/traffic-split-quick-v2"
 fi
 if on traffic; then
   run run --task traffic --scheme none,null_embedding --attack none --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
