@@ -78,13 +78,7 @@ def _variant(profile: str, changes: tuple[str, ...]) -> str:
     """``--profile`` plus ``--recipe`` changes as one profile name (the stock name when none)."""
     from tasks.base import variant_name
 
-    parsed = {}
-    for c in changes:
-        name, eq, value = c.partition("=")
-        if not eq or not name or not value:
-            raise click.BadParameter(f"{c!r}: expected FIELD=VALUE, e.g. warmup_steps=500", param_hint="--recipe")
-        parsed[name.strip()] = value.strip()
-    return variant_name(profile, parsed) if parsed else profile
+    return variant_name(profile, changes) if changes else profile
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -5,7 +5,7 @@ import dataclasses
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -136,22 +136,24 @@ def parse_profile(profile: str) -> tuple[str, dict[str, Any]]:
     full name is the cell's profile, so its results never mix with the stock profile's, and the
     changed recipe is in every cache key and result row.
     """
+    base, *parts = profile.split(VARIANT_SEP)
+    return base, dict(_recipe_change(part, f"profile variant {profile!r}") for part in parts)
+
+
+def _recipe_change(part: str, where: str) -> tuple[str, Any]:
+    """``'FIELD=VALUE'`` -> (field, typed value); one-line error naming ``where`` the text came from."""
     from harness.errors import BadInput
 
-    base, *parts = profile.split(VARIANT_SEP)
-    changes: dict[str, Any] = {}
-    for part in parts:
-        name, eq, text = part.partition("=")
-        if not eq or not name or not text:
-            raise BadInput(f"profile variant {profile!r}: expected {base}{VARIANT_SEP}FIELD=VALUE, got {part!r}")
-        changes[name] = _recipe_value(name, text)
-    return base, changes
+    name, eq, text = (t.strip() for t in part.partition("="))
+    if not eq or not name or not text:
+        raise BadInput(f"{where}: expected FIELD=VALUE (e.g. warmup_steps=500), got {part!r}")
+    return name, _recipe_value(name, text)
 
 
-def variant_name(profile: str, changes: dict[str, str]) -> str:
-    """The profile name for ``profile`` with recipe ``changes`` (sorted, so the name is canonical)."""
+def variant_name(profile: str, changes: Iterable[str]) -> str:
+    """The profile name for ``profile`` with ``FIELD=VALUE`` recipe changes (sorted, so the name is canonical)."""
     base, old = parse_profile(profile)
-    merged = {**old, **{name: _recipe_value(name, text) for name, text in changes.items()}}  # fails naming the field
+    merged = {**old, **dict(_recipe_change(c, "--recipe") for c in changes)}
     # the parsed value's text, so lr=0.010 and lr=0.01 name one variant
     return VARIANT_SEP.join([base, *(f"{k}={'none' if merged[k] is None else merged[k]}" for k in sorted(merged))])
 

@@ -101,9 +101,9 @@ def test_a_recipe_variant_is_a_profile_of_its_own(small_grid, tmp_path):
     from harness.grid import get_task_spec
     from tasks.base import parse_profile, variant_name
 
-    assert variant_name("quick", {"warmup_steps": "500", "epochs": "12"}) == "quick+epochs=12+warmup_steps=500"
-    assert variant_name("quick+epochs=12", {"epochs": "3"}) == "quick+epochs=3"
-    assert variant_name("quick", {"lr": "0.010", "grad_clip": "None"}) == "quick+grad_clip=none+lr=0.01"
+    assert variant_name("quick", ["warmup_steps=500", "epochs=12"]) == "quick+epochs=12+warmup_steps=500"
+    assert variant_name("quick+epochs=12", ["epochs=3"]) == "quick+epochs=3"
+    assert variant_name("quick", ["lr=0.010", "grad_clip=None"]) == "quick+grad_clip=none+lr=0.01"
     assert parse_profile("quick+grad_clip=none+lr=0.5") == ("quick", {"grad_clip": None, "lr": 0.5})
     split = get_task_spec("digit-mini@a", None, "smoke+epochs=1+warmup_steps=7", None)
     assert split.profile == "smoke" and (split.recipe.epochs, split.recipe.warmup_steps) == (1, 7)
