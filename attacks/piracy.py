@@ -169,7 +169,7 @@ class Piracy(Attack):
     def _recipe(self, ctx: AttackContext, spec: dict[str, Any], rows: int) -> Recipe:
         owner = ctx.recipe
         n_train = ctx.train_size or (len(ctx.extra["train"]) if "train" in ctx.extra else len(ctx.task.data("train")))
-        epochs = ctx.task.piracy_epochs_for(ctx.scheme.name) * int(spec.get("epochs_scale", 1))
+        epochs = ctx.task.piracy_epochs_for(ctx.scheme.base_name) * int(spec.get("epochs_scale", 1))
         if spec.get("curve"):
             epochs = math.ceil(self._curve_steps(ctx) / math.ceil(rows / owner.batch_size))
         epochs = int(ctx.params.get("epochs", epochs))

@@ -61,6 +61,14 @@ def _names(registry, value: str) -> list[str]:
     return names
 
 
+def _scheme_names(value: str) -> list[str]:
+    """Registered names, 'all', or variants (``null_embedding+null_weight=0.25``) in their canonical form."""
+    from schemes import SCHEMES
+    from schemes.variants import scheme_variant_name
+
+    return SCHEMES.names() if value == "all" else [scheme_variant_name(n) for n in _split(value)]
+
+
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="WMBENCH_DATA",
                                help="Folder with the official data sets (default: $WMBENCH_DATA).")
 # quick is the default: smoke (2 epochs on 3,000 images) is for tests and too short for null
@@ -104,7 +112,9 @@ def cli() -> None:
 @cli.command()
 @click.option("--task", "task_", default="digit-mini", show_default=True,
               help="Comma list of tasks (see `bench tasks`); NAME@a / NAME@b is a half of the classes.")
-@click.option("--scheme", default="null_embedding", show_default=True, help="Comma list of schemes, or 'all'.")
+@click.option("--scheme", default="null_embedding", show_default=True,
+              help="Comma list of schemes, or 'all'. SCHEME+PARAM=VALUE[+...] is a variant with changed parameters "
+                   "(e.g. null_embedding+null_weight=0.25), stored under that name. Parameters: `bench schemes --params`.")
 @click.option("--attack", default="piracy", show_default=True, help="Comma list of attacks, or 'all'.")
 @profile_option
 @recipe_option
@@ -134,10 +144,9 @@ def run(task_, scheme, attack, profile, recipe_changes, seeds, out, arch, settin
     from harness.grid import GridSpec, expand, get_task_spec, run_grid
     from harness.leaderboard import write_leaderboard
     from harness.store import Store
-    from schemes import SCHEMES
 
     profile = _variant(profile, recipe_changes)
-    spec = GridSpec(tasks=_split(task_), schemes=_names(SCHEMES, scheme), attacks=_names(ATTACKS, attack),
+    spec = GridSpec(tasks=_split(task_), schemes=_scheme_names(scheme), attacks=_names(ATTACKS, attack),
                     profile=profile, seeds=seeds, out=out, arch=arch, data_dir=data_dir, resolution=resolution,
                     settings=_parse_settings(settings), attack_params=_parse_params(params), device=device,
                     command="bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]), clean_from=tuple(clean_from))
@@ -217,7 +226,8 @@ def _summary_table(board) -> str:
 
 @cli.command()
 @click.option("--task", "task_", default="digit-mini", show_default=True)
-@click.option("--scheme", default="none", show_default=True, help="Embed this scheme while training (key seeded by --seed).")
+@click.option("--scheme", default="none", show_default=True,
+              help="Embed this scheme while training (key seeded by --seed); SCHEME+PARAM=VALUE is a variant.")
 @profile_option
 @recipe_option
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -284,12 +294,19 @@ def tasks_cmd(recipes, data_dir) -> None:
 
 
 @cli.command("schemes")
-def schemes_cmd() -> None:
+@click.option("--params", "show_params", is_flag=True,
+              help="Also list each scheme's parameters and defaults (what SCHEME+PARAM=VALUE variants may change).")
+def schemes_cmd(show_params: bool) -> None:
     """List the registered watermark schemes (built-in and plugins)."""
     from schemes import SCHEMES
+    from schemes.variants import scheme_fields
 
     for name in SCHEMES.names():
-        click.echo(f"{name:18s} {SCHEMES.get(name).summary}")
+        cls = SCHEMES.get(name)
+        click.echo(f"{name:18s} {cls.summary}")
+        if show_params:
+            fields = scheme_fields(cls)
+            click.echo(f"{'':18s} " + (" ".join(f"{k}={d!r}" for k, (_, d) in fields.items()) or "(no parameters)"))
 
 
 @cli.command("attacks")

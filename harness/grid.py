@@ -103,10 +103,10 @@ def code_version(root: Path | None = None) -> str:
 
 def expand(spec: GridSpec) -> list[Cell]:
     from attacks import get_attack
-    from schemes import SCHEMES
+    from schemes.variants import parse_scheme
 
     for name in spec.schemes:
-        SCHEMES.get(name)  # unknown names fail before any work
+        parse_scheme(name)  # unknown names and bad variant parameters fail before any work
     cells = []
     for task in spec.tasks:
         t = get_task_spec(task, spec.data_dir, spec.profile, spec.resolution)

@@ -14,7 +14,14 @@ def _builtins() -> None:
 
 
 def get_scheme(name: str, **params) -> Scheme:
-    return SCHEMES.create(name, **params)
+    """A scheme by registered name or by variant name (``null_embedding+null_weight=0.25``, ``schemes.variants``)."""
+    from schemes.variants import parse_scheme, scheme_variant_name
+
+    base, changes = parse_scheme(name, SCHEMES)
+    scheme = SCHEMES.create(base, **{**changes, **params})
+    if changes:  # the variant's own name goes into keys, cells and cache keys
+        scheme.name = scheme_variant_name(name, registry=SCHEMES)
+    return scheme
 
 
 __all__ = ["SCHEMES", "Scheme", "get_scheme"]

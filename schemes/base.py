@@ -39,6 +39,11 @@ class Scheme(ABC):
     def verify(self, model: nn.Module, key: Key, task: Task, test: Data) -> Verification:
         """Owner's claim on ``model`` with ``key``, measured on held-out ``test`` data."""
 
+    @property
+    def base_name(self) -> str:
+        """The registered scheme this is (a variant's ``name`` adds its changed parameters)."""
+        return type(self).name
+
     def backdoor_label(self, key: Key, task: Task) -> int | None:
         """The label a backdoor-like watermark forces (what Neural Cleanse should flag), or None."""
         return None

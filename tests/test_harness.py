@@ -124,6 +124,48 @@ def test_a_recipe_variant_is_a_profile_of_its_own(small_grid, tmp_path):
     assert len(list((out / "models").glob("*.safetensors"))) == len(list(Path(spec.out, "models").glob("*.safetensors"))) + 1
 
 
+def test_a_scheme_variant_is_a_scheme_of_its_own(small_grid, tmp_path):
+    """`--scheme null_embedding+null_weight=0.25` builds null embedding with that loss weight, under a canonical
+    name that its rows, keys and cached model carry; the stock scheme's cells and models are untouched."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+    from harness.grid import get_task_spec
+    from schemes import get_scheme
+    from schemes.variants import parse_scheme, scheme_variant_name
+
+    assert scheme_variant_name("null_embedding", ["true_weight=0.25", "null_weight=.250"]) == \
+        "null_embedding+null_weight=0.25+true_weight=0.25"
+    assert scheme_variant_name("null_embedding+lam=2000", ["inject_ratio=None", "exclude_target=False"]) == \
+        "null_embedding+exclude_target=false+inject_ratio=none+lam=2000.0"
+    assert parse_scheme("null_embedding+n=4") == ("null_embedding", {"n": 4})
+    task = get_task_spec("digit-mini", None, "smoke", None)
+    variant = get_scheme("null_embedding+true_weight=0.5+null_weight=0.25")
+    assert (variant.name, variant.base_name) == ("null_embedding+null_weight=0.25+true_weight=0.5", "null_embedding")
+    key = variant.keygen(task, 0)
+    assert key.scheme == variant.name and variant.config()["null_weight"] == 0.25
+    hook = variant.hooks(key, task)[0]
+    assert (hook.null_weight, hook.true_weight) == (0.25, 0.5)
+    assert get_scheme("null_embedding").config() != variant.config()  # so the model cache keys differ
+
+    spec, _, _ = small_grid
+    out = tmp_path / "run"
+    shutil.copytree(spec.out, out)
+    before = {p.name for p in (out / "models").glob("*.safetensors")}
+    res = CliRunner().invoke(cli, ["run", "--task", "digit-mini", "--scheme", "none,null_embedding+lam=500+n=4",
+                                   "--attack", "none", "--profile", "smoke", "--seeds", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = Store(out).results().query("attack == 'none'").set_index("scheme")
+    assert set(rows.index) == {"none", "zhang", "null_embedding+lam=500.0+n=4"}
+    row = rows.loc["null_embedding+lam=500.0+n=4"]
+    assert row.nc_acc_clean == rows.loc["none"].nc_acc_before  # the stored clean model, not a retrained one
+    assert json.loads(row.metrics)["before"]["signature_valid"]
+    new = {p.name for p in (out / "models").glob("*.safetensors")} - before
+    assert len(new) == 1  # only the variant's owner was trained
+    identity = json.loads((out / "models" / next(iter(new))).with_suffix(".json").read_text())["identity"]
+    assert identity["scheme"]["name"] == "null_embedding+lam=500.0+n=4" and identity["scheme"]["n"] == 4
+
+
 def test_a_rerun_with_other_params_keeps_the_cells_and_says_so(small_grid):
     """A cell's id leaves out its --param values: a rerun asking for other values skips the stored cells,
     and `bench run` names them with both sets of values and the way to replace them."""
