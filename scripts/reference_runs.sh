@@ -265,6 +265,24 @@ if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB c
       --seeds 1, --out "$OUT/traffic-split-quick-v2"
   run run --task traffic@a --scheme none,null_embedding --attack none --profile quick --recipe momentum=0 \
       --recipe lr_decay=2e-5 --seeds 1, --out "$OUT/traffic-split-quick-v2"
+  # thirty-second session: learning rate 0.01 / 0.005 and a gradient-norm clip of 1 on seed 1 (the null
+  # teacher stays on the plateau under each), then null embedding with the public ports' loss weights
+  # (a scheme variant, rows under its own scheme name) on seeds 0-2 at quick's 6 epochs, and 12 epochs
+  # (a profile variant) for the clean, the stock and the weighted null teacher
+  run run --task traffic@a --scheme null_embedding,none --attack none --profile quick --recipe lr=0.01 \
+      --seeds 1, --out "$OUT/traffic-split-quick-v2"
+  run run --task traffic@a --scheme null_embedding --attack none --profile quick --recipe lr=0.005 \
+      --seeds 1, --out "$OUT/traffic-split-quick-v2"
+  run run --task traffic@a --scheme null_embedding,none --attack none --profile quick --recipe grad_clip=1.0 \
+      --seeds 1, --out "$OUT/traffic-split-quick-v2"
+  run run --task traffic@a --scheme null_embedding+null_weight=0.25+true_weight=0.25 --attack none,transfer \
+      --profile quick --seeds 3 --out "$OUT/traffic-split-quick-v2"
+  run run --task traffic@a --scheme none,null_embedding+null_weight=0.25+true_weight=0.25 \
+      --attack none --profile quick --recipe epochs=12 --seeds 3 --out "$OUT/traffic-split-quick-v2"
+  run run --task traffic@a --scheme null_embedding --attack none --profile quick --recipe epochs=12 \
+      --seeds 1, --out "$OUT/traffic-split-quick-v2"
+  run run --task traffic@a --scheme null_embedding+null_weight=0.25+true_weight=0.25,null_embedding,none \
+      --attack transfer --profile quick --recipe epochs=12 --seeds 1, --out "$OUT/traffic-split-quick-v2"
 fi
 if on traffic; then
   run run --task traffic --scheme none,null_embedding --attack none --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
