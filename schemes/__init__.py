@@ -15,12 +15,13 @@ def _builtins() -> None:
 
 def get_scheme(name: str, **params) -> Scheme:
     """A scheme by registered name or by variant name (``null_embedding+null_weight=0.25``, ``schemes.variants``)."""
-    from schemes.variants import parse_scheme, scheme_variant_name
+    from schemes.variants import parse_scheme
+    from tasks.base import join_variant
 
     base, changes = parse_scheme(name, SCHEMES)
     scheme = SCHEMES.create(base, **{**changes, **params})
     if changes:  # the variant's own name goes into keys, cells and cache keys
-        scheme.name = scheme_variant_name(name, registry=SCHEMES)
+        scheme.name = join_variant(base, changes)
     return scheme
 
 

@@ -13,8 +13,7 @@ import inspect
 from typing import Any, Iterable
 
 from harness.errors import BadInput
-
-VARIANT_SEP = "+"
+from tasks.base import VARIANT_SEP, join_variant, split_change, typed_value
 
 
 def scheme_fields(cls: type) -> dict[str, tuple[str, Any]]:
@@ -27,35 +26,6 @@ def scheme_fields(cls: type) -> dict[str, tuple[str, Any]]:
     return out
 
 
-def _value(scheme: str, field: str, text: str, fields: dict[str, tuple[str, Any]]) -> Any:
-    """``text`` as the type of the constructor parameter (its annotation, else its default's type)."""
-    if field not in fields:
-        known = ", ".join(fields) or "none"
-        raise BadInput(f"scheme {scheme} has no parameter {field!r}; known: {known}")
-    kind, default = fields[field]
-    low = text.lower()
-    if "None" in kind and low in ("none", "null"):
-        return None
-    try:
-        if kind.startswith("bool") or isinstance(default, bool):
-            if low not in ("true", "false", "1", "0"):
-                raise ValueError
-            return low in ("true", "1")
-        if kind.startswith("int"):
-            return int(text)
-        if kind.startswith("float"):
-            return float(text)
-    except ValueError:
-        what = "true or false" if (kind.startswith("bool") or isinstance(default, bool)) else \
-            "an integer" if kind.startswith("int") else "a number"
-        raise BadInput(f"scheme {scheme} parameter {field}: {text!r} is not {what}") from None
-    return text
-
-
-def _render(value: Any) -> str:
-    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-
-
 def parse_scheme(name: str, registry=None) -> tuple[str, dict[str, Any]]:
     """``'null_embedding+null_weight=0.25'`` -> ``('null_embedding', {'null_weight': 0.25})``.
 
@@ -63,18 +33,16 @@ def parse_scheme(name: str, registry=None) -> tuple[str, dict[str, Any]]:
     """
     if registry is None:
         from schemes import SCHEMES as registry
-    base, *parts = name.split(VARIANT_SEP)
-    cls = registry.get(base.strip())
-    if not parts:
-        return base.strip(), {}
-    fields = scheme_fields(cls)
+    base, *parts = (t.strip() for t in name.split(VARIANT_SEP))
+    cls = registry.get(base)
+    fields = scheme_fields(cls) if parts else {}
     changes = {}
     for part in parts:
-        field, eq, text = (t.strip() for t in part.partition("="))
-        if not eq or not field or not text:
-            raise BadInput(f"scheme variant {name!r}: expected PARAM=VALUE (e.g. null_weight=0.25), got {part!r}")
-        changes[field] = _value(base, field, text, fields)
-    return base.strip(), changes
+        field, text = split_change(part, f"scheme variant {name!r}", "PARAM=VALUE (e.g. null_weight=0.25)")
+        if field not in fields:
+            raise BadInput(f"scheme {base} has no parameter {field!r}; known: {', '.join(fields) or 'none'}")
+        changes[field] = typed_value(text, fields[field][0], f"scheme {base} parameter {field}")
+    return base, changes
 
 
 def scheme_variant_name(name: str, changes: Iterable[str] = (), registry=None) -> str:
@@ -82,5 +50,4 @@ def scheme_variant_name(name: str, changes: Iterable[str] = (), registry=None) -
 
     Sorted fields and the parsed value's text, so ``lam=2000`` and ``lam=2000.0`` are one variant.
     """
-    base, merged = parse_scheme(VARIANT_SEP.join([name, *changes]), registry)
-    return VARIANT_SEP.join([base, *(f"{k}={_render(merged[k])}" for k in sorted(merged))])
+    return join_variant(*parse_scheme(VARIANT_SEP.join([name, *changes]), registry))

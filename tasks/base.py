@@ -106,6 +106,50 @@ class Recipe:
 RECIPE_CHOICES = {"optimizer": ("sgd", "adam"), "schedule": ("constant", "inverse_time", "cosine")}
 
 
+def typed_value(text: str, kind: str, label: str) -> Any:
+    """``text`` as the type named by annotation text ``kind`` (``int``, ``float | None``, ``bool``, ``str``).
+
+    Shared by recipe fields (profile variants) and scheme parameters (``schemes.variants``); the
+    one-line error names ``label`` and the type.
+    """
+    from harness.errors import BadInput
+
+    low = text.lower()
+    if "None" in kind and low in ("none", "null"):
+        return None
+    try:
+        if kind.startswith("bool"):
+            if low not in ("true", "false", "1", "0"):
+                raise ValueError
+            return low in ("true", "1")
+        if kind.startswith("int"):
+            return int(text)
+        if kind.startswith("float"):
+            return float(text)
+    except ValueError:
+        what = "true or false" if kind.startswith("bool") else "an integer" if kind.startswith("int") else "a number"
+        raise BadInput(f"{label}: {text!r} is not {what}") from None
+    return text
+
+
+def split_change(part: str, where: str, example: str) -> tuple[str, str]:
+    """``'FIELD=VALUE'`` -> (field, value text); one-line error naming ``where`` the text came from."""
+    from harness.errors import BadInput
+
+    name, eq, text = (t.strip() for t in part.partition("="))
+    if not eq or not name or not text:
+        raise BadInput(f"{where}: expected {example}, got {part!r}")
+    return name, text
+
+
+def join_variant(base: str, changes: dict[str, Any]) -> str:
+    """The canonical variant name: sorted fields, each parsed value's text (so lr=0.010 and lr=0.01 are one)."""
+    def text(v: Any) -> str:
+        return "none" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+
+    return VARIANT_SEP.join([base, *(f"{k}={text(changes[k])}" for k in sorted(changes))])
+
+
 def _recipe_value(name: str, text: str) -> Any:
     """``text`` as the type of Recipe field ``name`` (one-line error naming the field's type)."""
     from harness.errors import BadInput
@@ -113,20 +157,9 @@ def _recipe_value(name: str, text: str) -> Any:
     kinds = {f.name: str(f.type) for f in dataclasses.fields(Recipe)}
     if name not in kinds:
         raise BadInput(f"unknown recipe field {name!r}; known: {', '.join(kinds)}")
-    kind = kinds[name]
     if name in RECIPE_CHOICES and text not in RECIPE_CHOICES[name]:
         raise BadInput(f"recipe field {name}: {text!r} is not one of {', '.join(RECIPE_CHOICES[name])}")
-    try:
-        if "None" in kind and text.lower() in ("none", "null"):
-            return None
-        if kind.startswith("int"):
-            return int(text)
-        if kind.startswith("float"):
-            return float(text)
-    except ValueError:
-        what = "an integer" if kind.startswith("int") else "a number"
-        raise BadInput(f"recipe field {name}: {text!r} is not {what}") from None
-    return text
+    return typed_value(text, kinds[name], f"recipe field {name}")
 
 
 def parse_profile(profile: str) -> tuple[str, dict[str, Any]]:
@@ -142,20 +175,14 @@ def parse_profile(profile: str) -> tuple[str, dict[str, Any]]:
 
 def _recipe_change(part: str, where: str) -> tuple[str, Any]:
     """``'FIELD=VALUE'`` -> (field, typed value); one-line error naming ``where`` the text came from."""
-    from harness.errors import BadInput
-
-    name, eq, text = (t.strip() for t in part.partition("="))
-    if not eq or not name or not text:
-        raise BadInput(f"{where}: expected FIELD=VALUE (e.g. warmup_steps=500), got {part!r}")
+    name, text = split_change(part, where, "FIELD=VALUE (e.g. warmup_steps=500)")
     return name, _recipe_value(name, text)
 
 
 def variant_name(profile: str, changes: Iterable[str]) -> str:
     """The profile name for ``profile`` with ``FIELD=VALUE`` recipe changes (sorted, so the name is canonical)."""
     base, old = parse_profile(profile)
-    merged = {**old, **dict(_recipe_change(c, "--recipe") for c in changes)}
-    # the parsed value's text, so lr=0.010 and lr=0.01 name one variant
-    return VARIANT_SEP.join([base, *(f"{k}={'none' if merged[k] is None else merged[k]}" for k in sorted(merged))])
+    return join_variant(base, {**old, **dict(_recipe_change(c, "--recipe") for c in changes)})
 
 
 @dataclass(frozen=True)
