@@ -24,12 +24,13 @@ class Adi(Scheme):
     name = "adi"
     kind = "trigger"
     summary = "trigger set of 100 abstract images with random labels, from scratch (Adi et al. 2018)"
+    parameters = {"n_triggers": ("int", 100), "ratio": ("float | None", None), "threshold": ("float", 0.5)}
 
     def keygen(self, task: Task, seed: int) -> Key:
         g = torch.Generator().manual_seed(seed)
-        n = int(self.params.get("n_triggers", 100))
+        n = int(self.param("n_triggers", 1))
         labels = torch.randint(task.num_classes, (n,), generator=g).tolist()
-        ratio = self.params.get("ratio")
+        ratio = self.param("ratio", 0, 1)
         return Key(self.name, {"seed": seed, "image_seed": int(torch.randint(2**31 - 2, (1,), generator=g)),
                                "labels": labels, "ratio": float(task.adi_ratio if ratio is None else ratio)})
 
@@ -46,7 +47,7 @@ class Adi(Scheme):
 
     def verify(self, model: nn.Module, key: Key, task: Task, test: Data) -> Verification:
         x, y = self.trigger_set(key, task)
-        return trigger_verification(model, x, y, 1.0 / task.num_classes, float(self.params.get("threshold", 0.5)))
+        return trigger_verification(model, x, y, 1.0 / task.num_classes, float(self.param("threshold", 0, 1)))
 
     def _check(self, key: Key) -> Key:
         if key.scheme != self.name or any(k not in key.params for k in ("image_seed", "labels", "ratio")):

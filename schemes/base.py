@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
+from harness.errors import BadInput
 from harness.types import Key, TrainHooks, Verification
 from tasks.base import Data, Task
 
@@ -23,9 +24,24 @@ class Scheme(ABC):
     version: ClassVar[str] = "1"
     summary: ClassVar[str] = ""
     kind: ClassVar[str] = "trigger"  # trigger | bits | null | none: how wm_acc is read
+    #: Settings a scheme reads through :meth:`param`: name -> (type, published default). They are
+    #: what ``SCHEME+PARAM=VALUE`` variants may change (``schemes.variants``); a constructor with
+    #: typed keyword arguments (null embedding) declares its own instead.
+    parameters: ClassVar[dict[str, tuple[str, Any]]] = {}
 
     def __init__(self, **params: Any):
-        self.params = params
+        self.params = params  # only what the caller passed: a stock scheme's config() holds no defaults
+
+    def param(self, name: str, low: float | None = None, high: float | None = None) -> Any:
+        """A declared parameter's value: the one passed, else the published default.
+
+        ``low`` / ``high`` bound a number (inclusive); outside them is a one-line error.
+        """
+        value = self.params.get(name, self.parameters[name][1])
+        if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
+            bounds = f"{'' if low is None else f'{low} <= '}{name}{'' if high is None else f' <= {high}'}"
+            raise BadInput(f"{self.name}: need {bounds}, got {value}")
+        return value
 
     @abstractmethod
     def keygen(self, task: Task, seed: int) -> Key:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from harness.errors import BadInput
 from harness.evaluate import predict
 from harness.types import ExtraBatch, TrainHooks, Verification
 from schemes.stats import binomial_p_value
@@ -102,12 +103,14 @@ def text_mask(text: str, hw: tuple[int, int]) -> Tensor:
     """A (H, W) bool mask with ``text`` in a 3x5 pixel font at the bottom-left, scaled with resolution."""
     h, w = hw
     s = max(1, round(min(h, w) / 28))
+    if not text or any(ch not in _FONT for ch in text):
+        raise BadInput(f"mark {text!r}: the trigger font has the letters {''.join(sorted(_FONT))} only")
     rows = ["0".join(_FONT[ch][r] for ch in text) for r in range(5)]
     glyph = torch.tensor([[c == "1" for c in row] for row in rows])
     glyph = glyph.repeat_interleave(s, 0).repeat_interleave(s, 1)
     gh, gw = glyph.shape
     if gh + 2 > h or gw + 2 > w:
-        raise ValueError(f"mark {text!r} does not fit a {h}x{w} image")
+        raise BadInput(f"mark {text!r} does not fit a {h}x{w} image; use a shorter text")
     mask = torch.zeros(h, w, dtype=torch.bool)
     mask[h - s - gh:h - s, s:s + gw] = glyph
     return mask

@@ -95,26 +95,28 @@ class Uchida(Scheme):
     name = "uchida"
     kind = "bits"
     summary = "white-box bit string in one conv layer's mean kernel (Uchida et al. 2017)"
+    parameters = {"bits": ("int", 256), "key_type": ("str", "random"), "layer": ("str | None", None),
+                  "scale": ("float", 0.01), "threshold": ("float", 0.0)}
 
     def keygen(self, task: Task, seed: int) -> Key:
-        bits = int(self.params.get("bits", 256))
-        key_type = self.params.get("key_type", "random")
+        bits = int(self.param("bits", 1))
+        key_type = self.param("key_type")
         if key_type not in KEY_TYPES:
             raise BadInput(f"uchida: unknown key_type {key_type!r}; valid: {', '.join(KEY_TYPES)}")
-        layer, conv = host_layer(task.model(self.params.get("arch")), self.params.get("layer"))
+        layer, conv = host_layer(task.model(self.params.get("arch")), self.param("layer"))
         m = conv.weight[0].numel()
         g = torch.Generator().manual_seed(seed)
         b = torch.randint(2, (bits,), generator=g).tolist()
         x_seed = int(torch.randint(2**31 - 1, (1,), generator=g))
         return Key(self.name, {"seed": seed, "bits": b, "key_type": key_type, "x_seed": x_seed,
-                               "shape": [bits, m], "layer": layer, "scale": float(self.params.get("scale", 0.01))})
+                               "shape": [bits, m], "layer": layer, "scale": float(self.param("scale", 0))})
 
     def hooks(self, key: Key, task: Task) -> list[TrainHooks]:
         return [UchidaHooks(self._check(key))]
 
     def verify(self, model: nn.Module, key: Key, task: Task, test: Data) -> Verification:
         key = self._check(key)
-        threshold = float(self.params.get("threshold", 0.0))
+        threshold = float(self.param("threshold", 0, 1))
         name, conv = host_layer(model, key.params["layer"])
         w = mean_weight(conv).detach().cpu()
         if w.numel() != key.params["shape"][1]:

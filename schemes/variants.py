@@ -17,8 +17,11 @@ from tasks.base import VARIANT_SEP, join_variant, split_change, typed_value
 
 
 def scheme_fields(cls: type) -> dict[str, tuple[str, Any]]:
-    """The constructor parameters a variant may change: name -> (annotation text, default)."""
-    out = {}
+    """The parameters a variant may change: name -> (type text, default).
+
+    The class's declared ``parameters`` and its constructor's typed keyword arguments.
+    """
+    out = dict(getattr(cls, "parameters", {}))
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.default is p.empty:
             continue

@@ -9,8 +9,8 @@ mixed into every batch (Li et al. Table 9: 10% of the batch). Three trigger kind
   offline, so these are a seeded procedural family (textured backgrounds with solid geometric
   shapes, :func:`schemes.triggers.shape_images`), unlike any digit, sign or object class.
 
-The public ports fix source 4 -> target 6; here the pair is drawn from the key's seed (pass
-``source=4, target=6`` to get the ports' pair) so that distinct keys are distinct watermarks
+The public ports fix source 4 -> target 6; here the pair is drawn from the key's seed (the
+variant ``zhang+source=4+target=6`` is the ports' pair) so that distinct keys are distinct watermarks
 and false claims with another key can be measured. The training trigger set is 100 images
 (section 8); wm_acc is measured on held-out inputs: the test images of the source class,
 marked (content/noise), or 100 fresh procedural images (unrelated).
@@ -54,19 +54,24 @@ class Zhang(Scheme):
     kind = "trigger"
     trigger: ClassVar[str] = "content"
     summary = "trigger set: 'TEST' mark on source-class images relabelled to a target (Zhang et al. 2018)"
+    parameters = {"n_triggers": ("int", 100), "source": ("int | None", None), "target": ("int | None", None),
+                  "ratio": ("float", 0.1), "text": ("str", "TEST"), "sigma": ("float", 0.3),
+                  "threshold": ("float", 0.5)}
 
     def keygen(self, task: Task, seed: int) -> Key:
         g = torch.Generator().manual_seed(seed)
         c = task.num_classes
-        n = int(self.params.get("n_triggers", 100))
-        target = self.params.get("target")
+        n = int(self.param("n_triggers", 1))
+        target = self.param("target")
         target = int(torch.randint(c, (1,), generator=g)) if target is None else int(target)
+        if not 0 <= target < c:
+            raise BadInput(f"{self.name}: need 0 <= target < {c}, got {target}")
         p = {"seed": seed, "trigger": self.trigger, "target": target, "n_triggers": n,
-             "ratio": float(self.params.get("ratio", 0.1))}
+             "ratio": float(self.param("ratio", 0, 1))}
         if self.trigger == "unrelated":
             p["image_seed"] = int(torch.randint(2**31 - 2, (1,), generator=g))
             return Key(self.name, p)
-        source = self.params.get("source")
+        source = self.param("source")
         if source is None:  # any class but the target
             source = (target + 1 + int(torch.randint(c - 1, (1,), generator=g))) % c
         if not (0 <= int(source) < c and 0 <= target < c and int(source) != target):
@@ -78,10 +83,11 @@ class Zhang(Scheme):
             raise BadInput(f"zhang: class {source} has no samples in the {split!r} split")
         p.update(source=int(source), split=split, indices=idx, images_sha=_digest(data.x[torch.tensor(idx)]))
         if self.trigger == "content":
-            p["text"] = self.params.get("text", "TEST")
+            p["text"] = self.param("text")
+            text_mask(p["text"], tuple(task.input_shape[-2:]))  # a mark the font has and the image fits
         else:
             p.update(noise_seed=int(torch.randint(2**31 - 2, (1,), generator=g)),
-                     sigma=float(self.params.get("sigma", 0.3)))
+                     sigma=float(self.param("sigma", 0)))
         return Key(self.name, p)
 
     def trigger_set(self, key: Key, task: Task) -> tuple[Tensor, Tensor]:
@@ -107,9 +113,9 @@ class Zhang(Scheme):
 
     def verify(self, model: nn.Module, key: Key, task: Task, test: Data) -> Verification:
         p = self._check(key).params
-        threshold = float(self.params.get("threshold", 0.5))
+        threshold = float(self.param("threshold", 0, 1))
         if p["trigger"] == "unrelated":  # fresh images of the same family, never trained on
-            x = shape_images(int(self.params.get("n_verify", 100)), task.input_shape, p["image_seed"] + 1)
+            x = shape_images(int(self.param("n_verify", 1)), task.input_shape, p["image_seed"] + 1)
         else:
             x = mark(test.floats(torch.nonzero(test.y.cpu() == p["source"]).flatten().to(test.x.device)), key)
         y = torch.full((len(x),), p["target"], dtype=torch.long)
@@ -128,10 +134,13 @@ class Zhang(Scheme):
 class ZhangNoise(Zhang):
     name = "zhang_noise"
     trigger = "noise"
+    parameters = {k: v for k, v in Zhang.parameters.items() if k != "text"}
     summary = "trigger set: fixed Gaussian noise on source-class images relabelled to a target (Zhang et al. 2018)"
 
 
 class ZhangUnrelated(Zhang):
     name = "zhang_unrelated"
     trigger = "unrelated"
+    parameters = {**{k: v for k, v in Zhang.parameters.items() if k not in ("source", "text", "sigma")},
+                  "n_verify": ("int", 100)}  # fresh images of the family, since there is no source class
     summary = "trigger set: out-of-distribution (procedural) images labelled as a target (Zhang et al. 2018)"

@@ -222,7 +222,7 @@ CASES: list[Case] = [
          2, "'six' is not an integer"),
     Case("run-scheme-variant-no-equals", lambda e: ["run", "--scheme", "null_embedding+lam", "--attack", "none"] + _o(e),
          2, "PARAM=VALUE"),
-    Case("run-scheme-variant-without-params", lambda e: ["run", "--scheme", "zhang+target=3", "--attack", "none"] + _o(e),
+    Case("run-scheme-variant-without-params", lambda e: ["run", "--scheme", "none+target=3", "--attack", "none"] + _o(e),
          2, "has no parameter 'target'; known: none"),
     Case("run-unknown-attack", lambda e: ["run", "--scheme", "none", "--attack", "prunning"] + _o(e), 2, "unknown attack"),
     Case("run-unknown-setting", lambda e: ["run", "--scheme", "none", "--attack", "pruning", "--setting", "pruning:nosuch"] + _o(e),

@@ -152,18 +152,50 @@ def test_a_scheme_variant_is_a_scheme_of_its_own(small_grid, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(spec.out, out)
     before = {p.name for p in (out / "models").glob("*.safetensors")}
-    res = CliRunner().invoke(cli, ["run", "--task", "digit-mini", "--scheme", "none,null_embedding+lam=500+n=4",
+    res = CliRunner().invoke(cli, ["run", "--task", "digit-mini", "--scheme",
+                                   "none,null_embedding+lam=500+n=4,zhang+target=6+source=4",
                                    "--attack", "none", "--profile", "smoke", "--seeds", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
     rows = Store(out).results().query("attack == 'none'").set_index("scheme")
-    assert set(rows.index) == {"none", "zhang", "null_embedding+lam=500.0+n=4"}
+    assert set(rows.index) == {"none", "zhang", "null_embedding+lam=500.0+n=4", "zhang+source=4+target=6"}
     row = rows.loc["null_embedding+lam=500.0+n=4"]
     assert row.nc_acc_clean == rows.loc["none"].nc_acc_before  # the stored clean model, not a retrained one
     assert json.loads(row.metrics)["before"]["signature_valid"]
+    ports_pair = json.loads(rows.loc["zhang+source=4+target=6"].metrics)["before"]
+    assert rows.loc["zhang+source=4+target=6"].verified_before and (ports_pair["source"], ports_pair["target"]) == (4, 6)
     new = {p.name for p in (out / "models").glob("*.safetensors")} - before
-    assert len(new) == 1  # only the variant's owner was trained
-    identity = json.loads((out / "models" / next(iter(new))).with_suffix(".json").read_text())["identity"]
-    assert identity["scheme"]["name"] == "null_embedding+lam=500.0+n=4" and identity["scheme"]["n"] == 4
+    assert len(new) == 2  # only the variants' owners were trained
+    identities = [json.loads((out / "models" / n).with_suffix(".json").read_text())["identity"]["scheme"] for n in new]
+    assert {"name": "null_embedding+lam=500.0+n=4", "n": 4}.items() <= next(i for i in identities if i["name"] != "zhang+source=4+target=6").items()
+
+
+def test_every_watermark_scheme_exposes_its_published_settings_as_variant_parameters():
+    """Uchida's bit count, Zhang's class pair, DeepSigns' bits, Adi's trigger count...: a variant changes
+    what the key records, the stock scheme's config (the cache identity of every stored model) holds no
+    defaults, and a value out of range or a parameter a trigger kind does not read fails in one line."""
+    from harness.grid import get_task_spec
+    from schemes import SCHEMES, get_scheme
+    from schemes.variants import parse_scheme, scheme_fields
+
+    task = get_task_spec("digit-mini", None, "smoke", None)
+    for name in ("uchida", "deepsigns", "zhang", "zhang_noise", "zhang_unrelated", "adi"):
+        assert scheme_fields(SCHEMES.get(name)), name
+        assert get_scheme(name).config() == {"name": name, "version": SCHEMES.get(name).version}
+    stock, same = get_scheme("uchida").keygen(task, 3), get_scheme("uchida+bits=256").keygen(task, 3)
+    assert stock.params == same.params and same.scheme == "uchida+bits=256"  # the defaults are the stock values
+    assert len(get_scheme("uchida+bits=64").keygen(task, 3).params["bits"]) == 64
+    assert get_scheme("uchida+key_type=diff").keygen(task, 3).params["key_type"] == "diff"
+    assert len(get_scheme("deepsigns+bits=32").keygen(task, 3).params["bits"]) == 32
+    assert len(get_scheme("adi+n_triggers=20").keygen(task, 3).params["labels"]) == 20
+    assert get_scheme("zhang_unrelated+target=2").keygen(task, 3).params["target"] == 2
+    assert get_scheme("zhang_noise+sigma=0.1").keygen(task, 3).params["sigma"] == 0.1
+    for bad, message in [("uchida+bits=0", "need 1 <= bits"), ("zhang+ratio=1.5", "need 0 <= ratio <= 1"),
+                         ("zhang+text=WMARK", "has the letters EST only"), ("zhang+target=10", "need 0 <= target < 10"),
+                         ("uchida+key_type=gauss", "unknown key_type")]:
+        with pytest.raises(BadInput, match=message):
+            get_scheme(bad).keygen(task, 3)
+    with pytest.raises(BadInput, match="has no parameter 'text'"):
+        parse_scheme("zhang_noise+text=TEST")
 
 
 def test_a_rerun_with_other_params_keeps_the_cells_and_says_so(small_grid):
