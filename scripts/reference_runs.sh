@@ -283,9 +283,18 @@ if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB c
       --seeds 1, --out "$OUT/traffic-split-quick-v2"
   run run --task traffic@a --scheme null_embedding+null_weight=0.25+true_weight=0.25,null_embedding,none \
       --attack transfer --profile quick --recipe epochs=12 --seeds 1, --out "$OUT/traffic-split-quick-v2"
+  # thirty-third session: the 12-epoch stock-weight, weighted and clean teachers of seeds 0 and 2
+  # through transfer, and Uchida with a host layer of Uchida et al.'s size (M = 576) or with 128 bits
+  run run --task traffic@a --scheme null_embedding+null_weight=0.25+true_weight=0.25,null_embedding,none \
+      --attack none,transfer --profile quick --recipe epochs=12 --seeds 0,2 --out "$OUT/traffic-split-quick-v2"
+  run run --task traffic@a --scheme uchida+layer=body.conv_4,uchida+bits=128 --attack none,transfer \
+      --profile quick --seeds 3 --out "$OUT/traffic-split-quick-v2"
 fi
 if on traffic; then
   run run --task traffic --scheme none,null_embedding --attack none --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
+  # thirty-third session: Uchida with a host layer of Uchida et al.'s size (M = 576) on seed 2
+  run run --task traffic --scheme uchida+layer=body.conv_4 --attack none --profile quick --seeds 2, \
+      --out "$OUT/traffic-quick-v2"
   run run --task traffic --scheme null_embedding,zhang --attack none,piracy --profile quick --seeds 1 \
       --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
   # fourth session: the other schemes' owners, Table 1 piracy on Traffic, pruning (Fig. 6), extraction (Table 6)
