@@ -293,8 +293,12 @@ fi
 if on traffic; then
   run run --task traffic --scheme none,null_embedding --attack none --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
   # thirty-third session: Uchida with a host layer of Uchida et al.'s size (M = 576) on seed 2
-  run run --task traffic --scheme uchida+layer=body.conv_4 --attack none --profile quick --seeds 2, \
+  run run --task traffic --scheme uchida+layer=body.conv_4 --attack none,pruning --profile quick --seeds 2, \
       --out "$OUT/traffic-quick-v2"
+  run run --task traffic --scheme uchida+layer=body.conv_4 --attack piracy --profile quick --seeds 2, \
+      --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
+  run run --task traffic --scheme uchida+layer=body.conv_4 --attack finetune --setting finetune:ftal \
+      --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
   run run --task traffic --scheme null_embedding,zhang --attack none,piracy --profile quick --seeds 1 \
       --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
   # fourth session: the other schemes' owners, Table 1 piracy on Traffic, pruning (Fig. 6), extraction (Table 6)
