@@ -295,7 +295,7 @@ if on traffic; then
   # thirty-third session: Uchida with a host layer of Uchida et al.'s size (M = 576) on seed 2
   run run --task traffic --scheme uchida+layer=body.conv_4 --attack none,pruning --profile quick --seeds 2, \
       --out "$OUT/traffic-quick-v2"
-  run run --task traffic --scheme uchida+layer=body.conv_4 --attack piracy --profile quick --seeds 2, \
+  run run --task traffic --scheme uchida+layer=body.conv_4 --attack none,piracy --profile quick --seeds 3 \
       --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
   run run --task traffic --scheme uchida+layer=body.conv_4 --attack finetune --setting finetune:ftal \
       --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
