@@ -74,7 +74,7 @@ class Zhang(Scheme):
         source = self.param("source")
         if source is None:  # any class but the target
             source = (target + 1 + int(torch.randint(c - 1, (1,), generator=g))) % c
-        if not (0 <= int(source) < c and 0 <= target < c and int(source) != target):
+        if not (0 <= int(source) < c and int(source) != target):  # the target was checked above
             raise BadInput(f"zhang: need 0 <= source != target < {c}, got {source} -> {target}")
         split = self.params.get("split", "train")  # a pirate keys on the attacker split
         data = task.data(split)

@@ -165,8 +165,10 @@ def test_a_scheme_variant_is_a_scheme_of_its_own(small_grid, tmp_path):
     assert rows.loc["zhang+source=4+target=6"].verified_before and (ports_pair["source"], ports_pair["target"]) == (4, 6)
     new = {p.name for p in (out / "models").glob("*.safetensors")} - before
     assert len(new) == 2  # only the variants' owners were trained
-    identities = [json.loads((out / "models" / n).with_suffix(".json").read_text())["identity"]["scheme"] for n in new]
-    assert {"name": "null_embedding+lam=500.0+n=4", "n": 4}.items() <= next(i for i in identities if i["name"] != "zhang+source=4+target=6").items()
+    identities = {i["name"]: i for i in (json.loads((out / "models" / n).with_suffix(".json").read_text())["identity"]["scheme"]
+                                         for n in new)}
+    assert set(identities) == {"null_embedding+lam=500.0+n=4", "zhang+source=4+target=6"}
+    assert identities["null_embedding+lam=500.0+n=4"]["n"] == 4 and identities["zhang+source=4+target=6"]["source"] == 4
 
 
 def test_every_watermark_scheme_exposes_its_published_settings_as_variant_parameters():
