@@ -15,7 +15,7 @@ from torch import nn
 
 from harness.errors import BadInput
 from harness.types import Key, TrainHooks, Verification
-from schemes.base import Scheme
+from schemes.base import Param, Scheme
 from schemes.triggers import MixInHooks, abstract_images, trigger_verification
 from tasks.base import Data, Task
 
@@ -24,13 +24,14 @@ class Adi(Scheme):
     name = "adi"
     kind = "trigger"
     summary = "trigger set of 100 abstract images with random labels, from scratch (Adi et al. 2018)"
-    parameters = {"n_triggers": ("int", 100), "ratio": ("float | None", None), "threshold": ("float", 0.5)}
+    parameters = {"n_triggers": Param("int", 100, 1), "ratio": Param("float | None", None, 0, 1),
+                  "threshold": Param("float", 0.5, 0, 1)}
 
     def keygen(self, task: Task, seed: int) -> Key:
         g = torch.Generator().manual_seed(seed)
-        n = int(self.param("n_triggers", 1))
+        n = int(self.param("n_triggers"))
         labels = torch.randint(task.num_classes, (n,), generator=g).tolist()
-        ratio = self.param("ratio", 0, 1)
+        ratio = self.param("ratio")
         return Key(self.name, {"seed": seed, "image_seed": int(torch.randint(2**31 - 2, (1,), generator=g)),
                                "labels": labels, "ratio": float(task.adi_ratio if ratio is None else ratio)})
 
@@ -47,7 +48,7 @@ class Adi(Scheme):
 
     def verify(self, model: nn.Module, key: Key, task: Task, test: Data) -> Verification:
         x, y = self.trigger_set(key, task)
-        return trigger_verification(model, x, y, 1.0 / task.num_classes, float(self.param("threshold", 0, 1)))
+        return trigger_verification(model, x, y, 1.0 / task.num_classes, float(self.param("threshold")))
 
     def _check(self, key: Key) -> Key:
         if key.scheme != self.name or any(k not in key.params for k in ("image_seed", "labels", "ratio")):

@@ -2,13 +2,26 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping, NamedTuple
 
 from torch import nn
 
 from harness.errors import BadInput
 from harness.types import Key, TrainHooks, Verification
 from tasks.base import Data, Task
+
+
+class Param(NamedTuple):
+    """A declared scheme setting: its type (as text), published default and inclusive numeric bounds.
+
+    Bounds live here, beside the default, so a bad value fails when the scheme is named
+    (``parse_scheme``, before any training), not when :meth:`Scheme.verify` first reads it.
+    """
+
+    kind: str
+    default: Any
+    low: float | None = None
+    high: float | None = None
 
 
 class Scheme(ABC):
@@ -24,24 +37,31 @@ class Scheme(ABC):
     version: ClassVar[str] = "1"
     summary: ClassVar[str] = ""
     kind: ClassVar[str] = "trigger"  # trigger | bits | null | none: how wm_acc is read
-    #: Settings a scheme reads through :meth:`param`: name -> (type, published default). They are
-    #: what ``SCHEME+PARAM=VALUE`` variants may change (``schemes.variants``); a constructor with
-    #: typed keyword arguments (null embedding) declares its own instead.
-    parameters: ClassVar[dict[str, tuple[str, Any]]] = {}
+    #: Settings a scheme reads through :meth:`param`: name -> :class:`Param` (a plain
+    #: ``(type, default)`` tuple also works). They are what ``SCHEME+PARAM=VALUE`` variants may
+    #: change (``schemes.variants``); a constructor with typed keyword arguments (null embedding)
+    #: declares its own instead.
+    parameters: ClassVar[dict[str, Param]] = {}
 
     def __init__(self, **params: Any):
+        self.check_params(params)
         self.params = params  # only what the caller passed: a stock scheme's config() holds no defaults
 
-    def param(self, name: str, low: float | None = None, high: float | None = None) -> Any:
-        """A declared parameter's value: the one passed, else the published default.
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        """One-line error for a declared number outside its bounds (undeclared names pass through)."""
+        for name, value in params.items():
+            if name not in cls.parameters or value is None or isinstance(value, str):
+                continue
+            spec = Param(*cls.parameters[name])
+            if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
+                low = "" if spec.low is None else f"{spec.low:g} <= "
+                high = "" if spec.high is None else f" <= {spec.high:g}"
+                raise BadInput(f"{cls.name}: need {low}{name}{high}, got {value}")
 
-        ``low`` / ``high`` bound a number (inclusive); outside them is a one-line error.
-        """
-        value = self.params.get(name, self.parameters[name][1])
-        if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
-            bounds = f"{'' if low is None else f'{low} <= '}{name}{'' if high is None else f' <= {high}'}"
-            raise BadInput(f"{self.name}: need {bounds}, got {value}")
-        return value
+    def param(self, name: str) -> Any:
+        """A declared parameter's value: the one passed, else the published default."""
+        return self.params.get(name, Param(*self.parameters[name]).default)
 
     @abstractmethod
     def keygen(self, task: Task, seed: int) -> Key:

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from harness.errors import BadInput
 from harness.types import Key, TrainHooks, Verification
-from schemes.base import Scheme
+from schemes.base import Param, Scheme
 from schemes.stats import bit_agreement_p_value
 from tasks.base import Data, Task
 
@@ -129,12 +129,13 @@ class DeepSigns(Scheme):
     kind = "bits"
     summary = "white-box bits in the penultimate activations' class centres (Rouhani et al. 2018)"
     version = "2"  # 2: l2 uses the public code's raw dot product (was the cosine)
-    parameters = {"bits": ("int", 16), "target": ("int | None", None), "key_fraction": ("float", 0.5),
-                  "gamma1": ("float", 0.01), "gamma2": ("float", 0.01), "threshold": ("float", 0.0)}
+    parameters = {"bits": Param("int", 16, 1), "target": Param("int | None", None, 0),
+                  "key_fraction": Param("float", 0.5, 0, 1), "gamma1": Param("float", 0.01, 0),
+                  "gamma2": Param("float", 0.01, 0), "threshold": Param("float", 0.0, 0, 1)}
 
     def keygen(self, task: Task, seed: int) -> Key:
         split = self.params.get("split", "train")  # a pirate keys on the attacker split
-        bits = int(self.param("bits", 1))
+        bits = int(self.param("bits"))
         g = torch.Generator().manual_seed(seed)
         target = self.param("target")
         target = int(torch.randint(task.num_classes, (1,), generator=g)) if target is None else int(target)
@@ -144,20 +145,20 @@ class DeepSigns(Scheme):
         cls_idx = torch.nonzero(data.y.cpu() == target).flatten()
         if len(cls_idx) < 2:
             raise BadInput(f"deepsigns: class {target} has {len(cls_idx)} samples in the {split!r} split")
-        frac = float(self.param("key_fraction", 0, 1))
+        frac = float(self.param("key_fraction"))
         pick = cls_idx[torch.randperm(len(cls_idx), generator=g)[:max(1, int(frac * len(cls_idx)))]]
         pick = sorted(int(i) for i in pick)
         dim = int(penultimate(task.model(self.params.get("arch")), data.floats(pick[:1])).shape[1])
         return Key(self.name, {"seed": seed, "bits": b, "target": target, "a_seed": a_seed, "dim": dim,
                                "split": split, "key_indices": pick, "images_sha": images_digest(data.subset(torch.tensor(pick))),
-                               "gamma1": float(self.param("gamma1", 0)), "gamma2": float(self.param("gamma2", 0))})
+                               "gamma1": float(self.param("gamma1")), "gamma2": float(self.param("gamma2"))})
 
     def hooks(self, key: Key, task: Task) -> list[TrainHooks]:
         return [DeepSignsHooks(self._check(key), task.num_classes)]
 
     def verify(self, model: nn.Module, key: Key, task: Task, test: Data) -> Verification:
         p = self._check(key).params
-        threshold = float(self.param("threshold", 0, 1))
+        threshold = float(self.param("threshold"))
         act = penultimate(model, key_images(key, task).floats()).cpu()  # the key tensors below are CPU
         if act.shape[1] != p["dim"]:
             raise BadInput(f"deepsigns: penultimate layer has {act.shape[1]} units, the key expects {p['dim']}")

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from harness.errors import BadInput
-from harness.evaluate import accuracy
+from harness.evaluate import predict
 from harness.types import ExtraBatch, Key, TrainHooks, Verification
 from schemes.base import Scheme
 from schemes.crypto import TIME_FORMAT, Identity, PatternParams, make_certificate, parse_certificate, seeded_identity, verify_signature
@@ -169,15 +169,34 @@ class NullEmbedding(Scheme):
             return _rejected("signature does not verify with the certificate's public key", cert.pattern.threshold)
         tr = Transform(cert.signature, task.num_classes, task.input_shape, cert.pattern.n, cert.pattern.lam)
         t = cert.pattern.threshold
-        null_acc = accuracy(model, test, transform=tr.null)
+        null_pred = predict(model, test, transform=tr.null)
+        null_acc = float((null_pred == test.y.cpu()).float().mean())
         true_set = test.subset(test.y != tr.y_w) if self.params["exclude_target"] else test
-        true_acc = accuracy(model, true_set, transform=tr.true, target=tr.y_w)
+        true_pred = predict(model, true_set, transform=tr.true)
+        true_acc = float((true_pred == tr.y_w).float().mean())
         p = combine_max(trigger_p_value(null_acc, len(test), task.num_classes),
                         trigger_p_value(true_acc, len(true_set), task.num_classes))
         return Verification(
             wm_acc=min(null_acc, true_acc), verified=bool(null_acc >= t and true_acc >= t), p_value=p, threshold=t,
             details={"signature_valid": True, "owner_id": cert.owner_id, "null_acc": null_acc, "true_acc": true_acc,
-                     "y_W": tr.y_w, "n_null": len(test), "n_true": len(true_set)})
+                     "y_W": tr.y_w, "n_null": len(test), "n_true": len(true_set),
+                     **_true_spread(true_pred, true_acc, task.num_classes)})
+
+
+def _true_spread(pred: Tensor, true_acc: float, num_classes: int) -> dict[str, Any]:
+    """Where x + P_true goes, and what the true half is worth if the answer does not depend on x.
+
+    At lambda = 2000 the pattern swamps the image, so the model tends to send every x + P_true to
+    one class: ``true_top_share`` near 1 whether that class is y_W (embedded) or not (lost). Then
+    the n_true inputs are one trial, not n_true, and the binomial p-value overstates the evidence.
+    ``true_p_key`` is the chance that a y_W drawn uniformly and independently of the model (a
+    random key) lands on a class the model gives at least ``true_acc`` of the inputs: at least 1/C.
+    """
+    if len(pred) == 0:
+        return {"true_top_class": None, "true_top_share": float("nan"), "true_p_key": 1.0}
+    share = torch.bincount(pred, minlength=num_classes).float() / len(pred)
+    return {"true_top_class": int(share.argmax()), "true_top_share": float(share.max()),
+            "true_p_key": float((share >= true_acc - 1e-9).sum()) / num_classes}
 
 
 def _rejected(reason: str, threshold: float | None) -> Verification:

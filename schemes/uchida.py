@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from harness.errors import BadInput
 from harness.types import Key, TrainHooks, Verification
-from schemes.base import Scheme
+from schemes.base import Param, Scheme
 from schemes.stats import bit_agreement_p_value
 from tasks.base import Data, Task
 
@@ -95,11 +95,11 @@ class Uchida(Scheme):
     name = "uchida"
     kind = "bits"
     summary = "white-box bit string in one conv layer's mean kernel (Uchida et al. 2017)"
-    parameters = {"bits": ("int", 256), "key_type": ("str", "random"), "layer": ("str | None", None),
-                  "scale": ("float", 0.01), "threshold": ("float", 0.0)}
+    parameters = {"bits": Param("int", 256, 1), "key_type": Param("str", "random"), "layer": Param("str | None", None),
+                  "scale": Param("float", 0.01, 0), "threshold": Param("float", 0.0, 0, 1)}
 
     def keygen(self, task: Task, seed: int) -> Key:
-        bits = int(self.param("bits", 1))
+        bits = int(self.param("bits"))
         key_type = self.param("key_type")
         if key_type not in KEY_TYPES:
             raise BadInput(f"uchida: unknown key_type {key_type!r}; valid: {', '.join(KEY_TYPES)}")
@@ -109,14 +109,14 @@ class Uchida(Scheme):
         b = torch.randint(2, (bits,), generator=g).tolist()
         x_seed = int(torch.randint(2**31 - 1, (1,), generator=g))
         return Key(self.name, {"seed": seed, "bits": b, "key_type": key_type, "x_seed": x_seed,
-                               "shape": [bits, m], "layer": layer, "scale": float(self.param("scale", 0))})
+                               "shape": [bits, m], "layer": layer, "scale": float(self.param("scale"))})
 
     def hooks(self, key: Key, task: Task) -> list[TrainHooks]:
         return [UchidaHooks(self._check(key))]
 
     def verify(self, model: nn.Module, key: Key, task: Task, test: Data) -> Verification:
         key = self._check(key)
-        threshold = float(self.param("threshold", 0, 1))
+        threshold = float(self.param("threshold"))
         name, conv = host_layer(model, key.params["layer"])
         w = mean_weight(conv).detach().cpu()
         if w.numel() != key.params["shape"][1]:

@@ -13,6 +13,7 @@ import inspect
 from typing import Any, Iterable
 
 from harness.errors import BadInput
+from schemes.base import Param
 from tasks.base import VARIANT_SEP, join_variant, split_change, typed_value
 
 
@@ -21,7 +22,7 @@ def scheme_fields(cls: type) -> dict[str, tuple[str, Any]]:
 
     The class's declared ``parameters`` and its constructor's typed keyword arguments.
     """
-    out = dict(getattr(cls, "parameters", {}))
+    out = {name: Param(*spec)[:2] for name, spec in getattr(cls, "parameters", {}).items()}
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.default is p.empty:
             continue
@@ -45,6 +46,8 @@ def parse_scheme(name: str, registry=None) -> tuple[str, dict[str, Any]]:
         if field not in fields:
             raise BadInput(f"scheme {base} has no parameter {field!r}; known: {', '.join(fields) or 'none'}")
         changes[field] = typed_value(text, fields[field][0], f"scheme {base} parameter {field}")
+    if hasattr(cls, "check_params"):
+        cls.check_params(changes)  # bounds fail here, before a grid trains anything
     return base, changes
 
 

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from harness.errors import BadInput
 from harness.types import Key, TrainHooks, Verification
-from schemes.base import Scheme
+from schemes.base import Param, Scheme
 from schemes.triggers import MixInHooks, class_indices, shape_images, text_mask, trigger_verification
 from tasks.base import Data, Task
 
@@ -54,20 +54,21 @@ class Zhang(Scheme):
     kind = "trigger"
     trigger: ClassVar[str] = "content"
     summary = "trigger set: 'TEST' mark on source-class images relabelled to a target (Zhang et al. 2018)"
-    parameters = {"n_triggers": ("int", 100), "source": ("int | None", None), "target": ("int | None", None),
-                  "ratio": ("float", 0.1), "text": ("str", "TEST"), "sigma": ("float", 0.3),
-                  "threshold": ("float", 0.5)}
+    parameters = {"n_triggers": Param("int", 100, 1), "source": Param("int | None", None, 0),
+                  "target": Param("int | None", None, 0), "ratio": Param("float", 0.1, 0, 1),
+                  "text": Param("str", "TEST"), "sigma": Param("float", 0.3, 0),
+                  "threshold": Param("float", 0.5, 0, 1)}
 
     def keygen(self, task: Task, seed: int) -> Key:
         g = torch.Generator().manual_seed(seed)
         c = task.num_classes
-        n = int(self.param("n_triggers", 1))
+        n = int(self.param("n_triggers"))
         target = self.param("target")
         target = int(torch.randint(c, (1,), generator=g)) if target is None else int(target)
         if not 0 <= target < c:
             raise BadInput(f"{self.name}: need 0 <= target < {c}, got {target}")
         p = {"seed": seed, "trigger": self.trigger, "target": target, "n_triggers": n,
-             "ratio": float(self.param("ratio", 0, 1))}
+             "ratio": float(self.param("ratio"))}
         if self.trigger == "unrelated":
             p["image_seed"] = int(torch.randint(2**31 - 2, (1,), generator=g))
             return Key(self.name, p)
@@ -87,7 +88,7 @@ class Zhang(Scheme):
             text_mask(p["text"], tuple(task.input_shape[-2:]))  # a mark the font has and the image fits
         else:
             p.update(noise_seed=int(torch.randint(2**31 - 2, (1,), generator=g)),
-                     sigma=float(self.param("sigma", 0)))
+                     sigma=float(self.param("sigma")))
         return Key(self.name, p)
 
     def trigger_set(self, key: Key, task: Task) -> tuple[Tensor, Tensor]:
@@ -113,9 +114,9 @@ class Zhang(Scheme):
 
     def verify(self, model: nn.Module, key: Key, task: Task, test: Data) -> Verification:
         p = self._check(key).params
-        threshold = float(self.param("threshold", 0, 1))
+        threshold = float(self.param("threshold"))
         if p["trigger"] == "unrelated":  # fresh images of the same family, never trained on
-            x = shape_images(int(self.param("n_verify", 1)), task.input_shape, p["image_seed"] + 1)
+            x = shape_images(int(self.param("n_verify")), task.input_shape, p["image_seed"] + 1)
         else:
             x = mark(test.floats(torch.nonzero(test.y.cpu() == p["source"]).flatten().to(test.x.device)), key)
         y = torch.full((len(x),), p["target"], dtype=torch.long)
@@ -142,5 +143,5 @@ class ZhangUnrelated(Zhang):
     name = "zhang_unrelated"
     trigger = "unrelated"
     parameters = {**{k: v for k, v in Zhang.parameters.items() if k not in ("source", "text", "sigma")},
-                  "n_verify": ("int", 100)}  # fresh images of the family, since there is no source class
+                  "n_verify": Param("int", 100, 1)}  # fresh images of the family, since there is no source class
     summary = "trigger set: out-of-distribution (procedural) images labelled as a target (Zhang et al. 2018)"

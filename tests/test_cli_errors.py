@@ -224,6 +224,8 @@ CASES: list[Case] = [
          2, "PARAM=VALUE"),
     Case("run-scheme-variant-without-params", lambda e: ["run", "--scheme", "none+target=3", "--attack", "none"] + _o(e),
          2, "has no parameter 'target'; known: none"),
+    Case("run-scheme-variant-out-of-bounds", lambda e: ["run", "--scheme", "uchida+threshold=2", "--attack", "none"] + _o(e),
+         2, "uchida: need 0 <= threshold <= 1, got 2.0"),  # read only in verify: must fail before training
     Case("run-unknown-attack", lambda e: ["run", "--scheme", "none", "--attack", "prunning"] + _o(e), 2, "unknown attack"),
     Case("run-unknown-setting", lambda e: ["run", "--scheme", "none", "--attack", "pruning", "--setting", "pruning:nosuch"] + _o(e),
          2, "unknown setting 'nosuch'"),

@@ -192,8 +192,14 @@ def test_every_watermark_scheme_exposes_its_published_settings_as_variant_parame
     assert get_scheme("zhang_unrelated+target=2").keygen(task, 3).params["target"] == 2
     assert get_scheme("zhang_noise+sigma=0.1").keygen(task, 3).params["sigma"] == 0.1
     for bad, message in [("uchida+bits=0", "need 1 <= bits"), ("zhang+ratio=1.5", "need 0 <= ratio <= 1"),
-                         ("zhang+text=WMARK", "has the letters EST only"), ("zhang+target=10", "need 0 <= target < 10"),
-                         ("uchida+key_type=gauss", "unknown key_type")]:
+                         ("adi+threshold=-0.1", "need 0 <= threshold <= 1"), ("deepsigns+threshold=2", "threshold <= 1"),
+                         ("zhang_unrelated+n_verify=0", "need 1 <= n_verify")]:
+        with pytest.raises(BadInput, match=message):  # declared bounds: caught when the name is parsed
+            parse_scheme(bad)
+    with pytest.raises(BadInput, match="need 0 <= threshold <= 1"):
+        SCHEMES.get("uchida")(threshold=2)  # and when built directly
+    for bad, message in [("zhang+text=WMARK", "has the letters EST only"), ("zhang+target=10", "need 0 <= target < 10"),
+                         ("uchida+key_type=gauss", "unknown key_type")]:  # need the task: caught at keygen
         with pytest.raises(BadInput, match=message):
             get_scheme(bad).keygen(task, 3)
     with pytest.raises(BadInput, match="has no parameter 'text'"):

@@ -132,8 +132,12 @@ def test_embedded_model_verifies_clean_and_wrong_key_do_not(mini_smoke, mini_cle
     assert v.details["null_acc"] >= 0.7 and v.details["true_acc"] >= 0.95
     assert v.wm_acc == min(v.details["null_acc"], v.details["true_acc"]) and v.p_value < 1e-50
     assert v.details["n_true"] == int((test.y != v.details["y_W"]).sum())  # inputs of class y_W left out
+    assert v.details["true_top_class"] == v.details["y_W"] and v.details["true_top_share"] == v.details["true_acc"]
+    assert v.details["true_p_key"] == 1 / mini_smoke.num_classes  # y_W the only class this popular
     clean = scheme.verify(mini_clean, key, mini_smoke, test)
     assert not clean.verified and clean.details["true_acc"] < 0.5
+    top = clean.details["true_top_share"]  # where x + P_true goes without the mark: a share of some class
+    assert 0 < top <= 1 and (clean.details["true_top_class"] == v.details["y_W"]) == (top == clean.details["true_acc"])
     assert clean.p_value > 0.05, clean  # a watermark-free model is not significant
     wrong = scheme.verify(model, scheme.keygen(mini_smoke, seed=2), mini_smoke, test)
     assert not wrong.verified
