@@ -306,7 +306,20 @@ def schemes_cmd(show_params: bool) -> None:
         click.echo(f"{name:18s} {cls.summary}")
         if show_params:
             fields = scheme_fields(cls)
-            click.echo(f"{'':18s} " + (" ".join(f"{k}={d!r}" for k, (_, d) in fields.items()) or "(no parameters)"))
+            click.echo(f"{'':18s} " + (" ".join(f"{k}={d!r}{_bounds(cls, k)}" for k, (_, d) in fields.items())
+                                       or "(no parameters)"))
+
+
+def _bounds(cls, name: str) -> str:
+    """``[0..1]``, ``[>=1]`` or nothing: the declared bounds a variant's value must meet."""
+    from schemes.base import Param
+
+    spec = getattr(cls, "parameters", {}).get(name)
+    low, high = (Param(*spec).low, Param(*spec).high) if spec else (None, None)
+    if low is None and high is None:
+        return ""
+    return f"[{low:g}..{high:g}]" if low is not None and high is not None else \
+        (f"[>={low:g}]" if low is not None else f"[<={high:g}]")
 
 
 @cli.command("attacks")

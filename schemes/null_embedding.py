@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from harness.errors import BadInput
 from harness.evaluate import predict
 from harness.types import ExtraBatch, Key, TrainHooks, Verification
-from schemes.base import Scheme
+from schemes.base import Param, Scheme
 from schemes.crypto import TIME_FORMAT, Identity, PatternParams, make_certificate, parse_certificate, seeded_identity, verify_signature
 from schemes.stats import combine_max, trigger_p_value
 from tasks.base import Data, Task
@@ -125,6 +125,11 @@ class NullEmbedding(Scheme):
     kind = "null"
     version = "1"
     summary = "Li et al. null + true dual embedding of a signature-derived +-lambda pattern (piracy resistant)"
+    #: Bounds for the constructor's arguments (the constructor's defaults are the ones used), so
+    #: ``null_embedding+threshold=2`` fails when named, as the other schemes' variants do.
+    parameters = {"n": Param("int", 6, 1), "lam": Param("float", 2000.0, 0), "threshold": Param("float", 0.5, 0, 1),
+                  "inject_ratio": Param("float | None", None, 0), "null_weight": Param("float", 1.0, 0),
+                  "true_weight": Param("float", 1.0, 0)}
 
     def __init__(self, n: int = 6, lam: float = 2000.0, threshold: float = 0.5, inject_ratio: float | None = None,
                  null_weight: float = 1.0, true_weight: float = 1.0, exclude_target: bool = True):

@@ -193,11 +193,17 @@ def test_every_watermark_scheme_exposes_its_published_settings_as_variant_parame
     assert get_scheme("zhang_noise+sigma=0.1").keygen(task, 3).params["sigma"] == 0.1
     for bad, message in [("uchida+bits=0", "need 1 <= bits"), ("zhang+ratio=1.5", "need 0 <= ratio <= 1"),
                          ("adi+threshold=-0.1", "need 0 <= threshold <= 1"), ("deepsigns+threshold=2", "threshold <= 1"),
-                         ("zhang_unrelated+n_verify=0", "need 1 <= n_verify")]:
+                         ("zhang_unrelated+n_verify=0", "need 1 <= n_verify"),
+                         ("null_embedding+threshold=2", "need 0 <= threshold <= 1"), ("null_embedding+n=0", "need 1 <= n,")]:
         with pytest.raises(BadInput, match=message):  # declared bounds: caught when the name is parsed
             parse_scheme(bad)
     with pytest.raises(BadInput, match="need 0 <= threshold <= 1"):
         SCHEMES.get("uchida")(threshold=2)  # and when built directly
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+    listed = CliRunner().invoke(cli, ["schemes", "--params"]).output  # the bounds a user reads before naming one
+    assert "bits=256[>=1]" in listed and "threshold=0.5[0..1]" in listed and "exclude_target=True\n" in listed
     for bad, message in [("zhang+text=WMARK", "has the letters EST only"), ("zhang+target=10", "need 0 <= target < 10"),
                          ("uchida+key_type=gauss", "unknown key_type")]:  # need the task: caught at keygen
         with pytest.raises(BadInput, match=message):
