@@ -5,6 +5,10 @@ watermark-free model and on the scheme's watermarked model (whose own key is not
 them). A verified random key is a false claim. The 95th percentile of the random keys'
 ``wm_acc`` on the watermark-free model is the calibrated threshold (WRT's approach,
 DESIGN.md section 8); the owner's claim is then re-read against it.
+
+A scheme whose verification has parts (null embedding's ``null_acc`` and ``true_acc``) also gets
+``part_passes_*``: how many random keys pass each part alone at the scheme's threshold, which
+shows which part carries the evidence against a false claim.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ def claim_seed(index: int) -> int:
 def false_claims(scheme: Any, task: Task, clean: nn.Module, marked: nn.Module, owner_key: Key, test: Data,
                  keys: int = 1000) -> dict[str, Any]:
     stats_clean, stats_marked, fc_clean, fc_marked = [], [], 0, 0
+    parts_clean: dict[str, int] = {}
+    parts_marked: dict[str, int] = {}
     for i in tqdm(range(keys), desc=f"claims/{scheme.name}", leave=False, disable=not progress_enabled()):
         key = scheme.keygen(task, seed=claim_seed(i))
         if key.fingerprint() == owner_key.fingerprint():
@@ -38,6 +44,8 @@ def false_claims(scheme: Any, task: Task, clean: nn.Module, marked: nn.Module, o
         fc_marked += bool(v_marked.verified)
         stats_clean.append(v_clean.wm_acc)
         stats_marked.append(v_marked.wm_acc)
+        _count_parts(v_clean, parts_clean)
+        _count_parts(v_marked, parts_marked)
     owner = scheme.verify(marked, owner_key, task, test)
     arr = np.asarray([s for s in stats_clean if s is not None and not math.isnan(s)], dtype=float)
     threshold_95 = float(np.percentile(arr, 95)) if arr.size else math.nan
@@ -47,5 +55,14 @@ def false_claims(scheme: Any, task: Task, clean: nn.Module, marked: nn.Module, o
         "random_wm_acc_marked_mean": float(np.nanmean(stats_marked)) if stats_marked else math.nan,
         "threshold_95": threshold_95, "owner_wm_acc": owner.wm_acc, "owner_verified": bool(owner.verified),
         "owner_above_calibrated": bool(owner.wm_acc > threshold_95) if arr.size else None,
-        "owner_p_value": owner.p_value,
+        "owner_p_value": owner.p_value, "part_passes_clean": parts_clean, "part_passes_marked": parts_marked,
     }
+
+
+def _count_parts(v: Any, counts: dict[str, int]) -> None:
+    """Add one to each ``*_acc`` detail that alone meets the threshold (absent parts stay absent)."""
+    if v.threshold is None:
+        return
+    for name, value in (v.details or {}).items():
+        if name.endswith("_acc") and isinstance(value, float) and not math.isnan(value):
+            counts[name] = counts.get(name, 0) + int(value >= v.threshold)

@@ -175,3 +175,16 @@ def test_backdoor_label_is_y_w(mini_smoke, scheme):
     """Neural Cleanse compares its flagged label with this: the true embedding's target y_W."""
     key = scheme.keygen(mini_smoke, seed=0)
     assert scheme.backdoor_label(key, mini_smoke) == scheme.transform(key, mini_smoke).y_w
+
+
+def test_false_claims_count_each_half_alone(mini_smoke, mini_clean, scheme, embedded):
+    """A random key verifies only if both halves pass, so neither half alone can pass less often."""
+    from harness.claims import false_claims
+
+    model, key = embedded
+    test = mini_smoke.data("test").take(300, seed=3)
+    out = false_claims(scheme, mini_smoke, mini_clean, model, key, test, keys=12)
+    for which in ("clean", "marked"):
+        parts = out[f"part_passes_{which}"]
+        assert set(parts) == {"null_acc", "true_acc"} and all(0 <= n <= out["keys"] for n in parts.values())
+        assert out[f"false_claims_{which}"] <= min(parts.values())
