@@ -185,7 +185,20 @@ class NullEmbedding(Scheme):
             wm_acc=min(null_acc, true_acc), verified=bool(null_acc >= t and true_acc >= t), p_value=p, threshold=t,
             details={"signature_valid": True, "owner_id": cert.owner_id, "null_acc": null_acc, "true_acc": true_acc,
                      "y_W": tr.y_w, "n_null": len(test), "n_true": len(true_set),
-                     **_true_spread(true_pred, true_acc, task.num_classes)})
+                     **_true_spread(true_pred, true_acc, task.num_classes),
+                     **{f"null_{k}": v for k, v in _top(null_pred, task.num_classes).items()}})
+
+
+def _shares(pred: Tensor, num_classes: int) -> Tensor:
+    return torch.bincount(pred, minlength=num_classes).float() / max(len(pred), 1)
+
+
+def _top(pred: Tensor, num_classes: int) -> dict[str, Any]:
+    """The class the model gives most of these inputs, and its share (a collapsed half reads share 1)."""
+    if len(pred) == 0:
+        return {"top_class": None, "top_share": float("nan")}
+    share = _shares(pred, num_classes)
+    return {"top_class": int(share.argmax()), "top_share": float(share.max())}
 
 
 def _true_spread(pred: Tensor, true_acc: float, num_classes: int) -> dict[str, Any]:
@@ -197,11 +210,9 @@ def _true_spread(pred: Tensor, true_acc: float, num_classes: int) -> dict[str, A
     ``true_p_key`` is the chance that a y_W drawn uniformly and independently of the model (a
     random key) lands on a class the model gives at least ``true_acc`` of the inputs: at least 1/C.
     """
-    if len(pred) == 0:
-        return {"true_top_class": None, "true_top_share": float("nan"), "true_p_key": 1.0}
-    share = torch.bincount(pred, minlength=num_classes).float() / len(pred)
-    return {"true_top_class": int(share.argmax()), "true_top_share": float(share.max()),
-            "true_p_key": float((share >= true_acc - 1e-9).sum()) / num_classes}
+    top = _top(pred, num_classes)
+    p_key = float((_shares(pred, num_classes) >= true_acc - 1e-9).sum()) / num_classes if len(pred) else 1.0
+    return {"true_top_class": top["top_class"], "true_top_share": top["top_share"], "true_p_key": p_key}
 
 
 def _rejected(reason: str, threshold: float | None) -> Verification:

@@ -133,6 +133,7 @@ def test_embedded_model_verifies_clean_and_wrong_key_do_not(mini_smoke, mini_cle
     assert v.wm_acc == min(v.details["null_acc"], v.details["true_acc"]) and v.p_value < 1e-50
     assert v.details["n_true"] == int((test.y != v.details["y_W"]).sum())  # inputs of class y_W left out
     assert v.details["true_top_class"] == v.details["y_W"] and v.details["true_top_share"] == v.details["true_acc"]
+    assert v.details["null_top_share"] < 0.5  # an embedded model keeps x + P's true labels: no class takes most
     assert v.details["true_p_key"] == 1 / mini_smoke.num_classes  # y_W the only class this popular
     clean = scheme.verify(mini_clean, key, mini_smoke, test)
     assert not clean.verified and clean.details["true_acc"] < 0.5
