@@ -227,6 +227,12 @@ fi
 if on digit-claims; then  # non-trivial ownership: 1,000 random keys per scheme, on clean and watermarked models
   OMP_NUM_THREADS=2 run run --task digit --scheme all --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
       --out "$OUT/digit-quick"
+  # thirty-fifth session: null embedding's claims again, now with each half's pass count (part_passes_*)
+  run run --task digit --scheme null_embedding --attack none --profile quick --seeds 1 --calibrate --claim-keys 1000 \
+      --out "$OUT/digit-claims-s35"
+  run run --task digit --scheme null_embedding --attack none,extraction,finetune \
+      --setting extraction:n1000,n5000,all,ood_noise --setting finetune:paper_accuracy --profile quick --seeds 1 \
+      --out "$OUT/digit-trace-s35"
 fi
 if on mini-grid; then  # every scheme x every attack on the shipped subset (smoke)
   run run --task digit-mini --scheme all --attack all --profile smoke --seeds 1 --out "$OUT/digit-mini-smoke"
@@ -289,6 +295,9 @@ if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB c
       --attack none,transfer --profile quick --recipe epochs=12 --seeds 0,2 --out "$OUT/traffic-split-quick-v2"
   run run --task traffic@a --scheme uchida+layer=body.conv_4,uchida+bits=128 --attack none,transfer \
       --profile quick --seeds 3 --out "$OUT/traffic-split-quick-v2"
+  # thirty-fifth session: the 12-epoch seed-2 teacher again, for where the true half goes (true_top_class)
+  run run --task traffic@a --scheme null_embedding --attack none,transfer --setting transfer:last_two,dense,added \
+      --profile quick --recipe epochs=12 --seeds 2, --out "$OUT/traffic-split-trace-s35"
 fi
 if on traffic; then
   run run --task traffic --scheme none,null_embedding --attack none --profile quick --seeds 1 --out "$OUT/traffic-quick-v2"
@@ -299,6 +308,11 @@ if on traffic; then
       --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
   run run --task traffic --scheme uchida+layer=body.conv_4 --attack finetune --setting finetune:ftal \
       --profile quick --seeds 2, --out "$OUT/traffic-quick-v2"
+  # thirty-fifth session: seeds 0-1 of the same (3 seeds of pruning, fine-pruning and ftal)
+  run run --task traffic --scheme uchida+layer=body.conv_4 --attack none,pruning --profile quick --seeds 0,1 \
+      --out "$OUT/traffic-uchida-s35"
+  run run --task traffic --scheme uchida+layer=body.conv_4 --attack finetune --setting finetune:ftal \
+      --profile quick --seeds 0,1 --out "$OUT/traffic-uchida-s35"
   run run --task traffic --scheme null_embedding,zhang --attack none,piracy --profile quick --seeds 1 \
       --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
   # fourth session: the other schemes' owners, Table 1 piracy on Traffic, pruning (Fig. 6), extraction (Table 6)
