@@ -66,6 +66,24 @@ def _clean(v: Any) -> Any:
     return _finite(v) if isinstance(v, float) else v
 
 
+def _when_unlocked(step, seconds: float = 60.0) -> None:
+    """Run ``step``, retrying while another process holds the lock it needs.
+
+    Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is locked"
+    at once instead of waiting (the busy timeout does not cover it), so two grids that start on the
+    same new ``--out`` together would see one of them fail.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Store:
     """Thin wrapper over one SQLite file; open one per process (connections are not shared)."""
 
@@ -76,7 +94,7 @@ class Store:
         try:
             self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             self.conn.execute("PRAGMA busy_timeout=60000")
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            _when_unlocked(lambda: self.conn.execute("PRAGMA journal_mode=WAL"))
             self.conn.execute("PRAGMA synchronous=NORMAL")
             with self.transaction():
                 for stmt in _SCHEMA.split(";"):
