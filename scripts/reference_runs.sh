@@ -243,6 +243,9 @@ if on digit-transfer; then  # seventh session: Li Tables 7-8 on an MNIST class s
   # the prior schemes' teachers, 3 seeds (tenth session: Zhang, Adi, seeds 0-1 of Uchida and DeepSigns; eleventh: the rest)
   run run --task digit@a --scheme zhang,adi,uchida,deepsigns,zhang_noise,zhang_unrelated --attack none,transfer --profile quick \
       --seeds 3 --out "$OUT/digit-split-quick"
+  # thirty-fifth session: where each half of the check goes after `all` (null_top_*, true_top_*)
+  OMP_NUM_THREADS=2 run run --task digit@a --scheme null_embedding --attack none,transfer --setting transfer:all,added \
+      --profile quick --seeds 1 --out "$OUT/digit-split-trace-s35"
 fi
 if on traffic-transfer; then  # Li et al. Tables 7-8 offline: teacher on GTSRB classes 0-20, student on 21-42
   run run --task traffic@a --scheme null_embedding --attack none,transfer --profile quick --seeds 1 \
