@@ -315,11 +315,12 @@ def _bounds(cls, name: str) -> str:
     from schemes.base import Param
 
     spec = getattr(cls, "parameters", {}).get(name)
-    low, high = (Param(*spec).low, Param(*spec).high) if spec else (None, None)
+    low, high = Param(*spec)[2:] if spec else (None, None)
     if low is None and high is None:
         return ""
-    return f"[{low:g}..{high:g}]" if low is not None and high is not None else \
-        (f"[>={low:g}]" if low is not None else f"[<={high:g}]")
+    if low is not None and high is not None:
+        return f"[{low:g}..{high:g}]"
+    return f"[>={low:g}]" if low is not None else f"[<={high:g}]"
 
 
 @cli.command("attacks")

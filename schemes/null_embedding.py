@@ -179,40 +179,37 @@ class NullEmbedding(Scheme):
         true_set = test.subset(test.y != tr.y_w) if self.params["exclude_target"] else test
         true_pred = predict(model, true_set, transform=tr.true)
         true_acc = float((true_pred == tr.y_w).float().mean())
+        null_top, null_share, _ = _top(null_pred, task.num_classes)
+        true_top, true_share, true_shares = _top(true_pred, task.num_classes)
         p = combine_max(trigger_p_value(null_acc, len(test), task.num_classes),
                         trigger_p_value(true_acc, len(true_set), task.num_classes))
         return Verification(
             wm_acc=min(null_acc, true_acc), verified=bool(null_acc >= t and true_acc >= t), p_value=p, threshold=t,
             details={"signature_valid": True, "owner_id": cert.owner_id, "null_acc": null_acc, "true_acc": true_acc,
                      "y_W": tr.y_w, "n_null": len(test), "n_true": len(true_set),
-                     **_true_spread(true_pred, true_acc, task.num_classes),
-                     **{f"null_{k}": v for k, v in _top(null_pred, task.num_classes).items()}})
+                     "null_top_class": null_top, "null_top_share": null_share,
+                     "true_top_class": true_top, "true_top_share": true_share,
+                     "true_p_key": _p_key(true_shares, true_acc, task.num_classes)})
 
 
-def _shares(pred: Tensor, num_classes: int) -> Tensor:
-    return torch.bincount(pred, minlength=num_classes).float() / max(len(pred), 1)
-
-
-def _top(pred: Tensor, num_classes: int) -> dict[str, Any]:
-    """The class the model gives most of these inputs, and its share (a collapsed half reads share 1)."""
+def _top(pred: Tensor, num_classes: int) -> tuple[int | None, float, Tensor | None]:
+    """The class the model gives most of these inputs, its share (a collapsed half reads 1), every share."""
     if len(pred) == 0:
-        return {"top_class": None, "top_share": float("nan")}
-    share = _shares(pred, num_classes)
-    return {"top_class": int(share.argmax()), "top_share": float(share.max())}
+        return None, float("nan"), None
+    shares = torch.bincount(pred, minlength=num_classes).float() / len(pred)
+    return int(shares.argmax()), float(shares.max()), shares
 
 
-def _true_spread(pred: Tensor, true_acc: float, num_classes: int) -> dict[str, Any]:
-    """Where x + P_true goes, and what the true half is worth if the answer does not depend on x.
+def _p_key(shares: Tensor | None, true_acc: float, num_classes: int) -> float:
+    """What the true half is worth if the answer does not depend on x.
 
     At lambda = 2000 the pattern swamps the image, so the model tends to send every x + P_true to
     one class: ``true_top_share`` near 1 whether that class is y_W (embedded) or not (lost). Then
     the n_true inputs are one trial, not n_true, and the binomial p-value overstates the evidence.
-    ``true_p_key`` is the chance that a y_W drawn uniformly and independently of the model (a
-    random key) lands on a class the model gives at least ``true_acc`` of the inputs: at least 1/C.
+    This is the chance that a y_W drawn uniformly and independently of the model (a random key)
+    lands on a class the model gives at least ``true_acc`` of the inputs: at least 1/C.
     """
-    top = _top(pred, num_classes)
-    p_key = float((_shares(pred, num_classes) >= true_acc - 1e-9).sum()) / num_classes if len(pred) else 1.0
-    return {"true_top_class": top["top_class"], "true_top_share": top["top_share"], "true_p_key": p_key}
+    return 1.0 if shares is None else float((shares >= true_acc - 1e-9).sum()) / num_classes
 
 
 def _rejected(reason: str, threshold: float | None) -> Verification:

@@ -199,6 +199,8 @@ def test_every_watermark_scheme_exposes_its_published_settings_as_variant_parame
             parse_scheme(bad)
     with pytest.raises(BadInput, match="need 0 <= threshold <= 1"):
         SCHEMES.get("uchida")(threshold=2)  # and when built directly
+    ne = SCHEMES.get("null_embedding")  # declares bounds beside its constructor: the defaults must agree
+    assert {k: spec.default for k, spec in ne.parameters.items()} == {k: scheme_fields(ne)[k][1] for k in ne.parameters}
     from click.testing import CliRunner
 
     from harness.cli import cli

@@ -212,6 +212,7 @@ def test_forged_certificates_are_rejected(tmp_path, mini_smoke, monkeypatch):
     alice = generate_identity("alice")
     genuine = make_certificate(alice).as_dict()
     assert verify_signature(genuine)
+
     def obliging(model, data, transform=None, **kwargs):
         if transform.__name__ == "null":
             return data.y.cpu()
