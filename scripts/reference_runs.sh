@@ -316,6 +316,11 @@ if on traffic; then
       --out "$OUT/traffic-uchida-s35"
   run run --task traffic --scheme uchida+layer=body.conv_4 --attack finetune --setting finetune:ftal \
       --profile quick --seeds 0,1 --out "$OUT/traffic-uchida-s35"
+  # thirty-sixth session: Adi's ftll / rtll / rtal on seeds 1-2 of the prior schemes (owners retrained;
+  # ftal and Li's paper_accuracy had 3 seeds already; zhang_unrelated's seed 2 is in since the twenty-second)
+  run run --task traffic --scheme zhang,adi,deepsigns,uchida,zhang_noise --attack finetune \
+      --setting finetune:ftll,rtal,rtll --profile quick --seeds 1,2 --clean-from results/store \
+      --out "$OUT/traffic-ft-s36"
   run run --task traffic --scheme null_embedding,zhang --attack none,piracy --profile quick --seeds 1 \
       --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
   # fourth session: the other schemes' owners, Table 1 piracy on Traffic, pruning (Fig. 6), extraction (Table 6)
