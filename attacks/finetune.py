@@ -145,6 +145,8 @@ class FineTune(Attack):
             for p in frozen:
                 p.requires_grad_(True)
         curve += log.curve
+        # "*_before" here is the curve's first point: after the head re-initialisation for rtll / rtal, so it is
+        # the attack's starting point, not the victim's accuracy (that is the row's nc_acc_before column).
         metrics = {"epochs": recipe.epochs, "lr": recipe.lr, "layers": cfg["layers"], "reinit": cfg["reinit"],
                    "nc_acc_before": curve[0]["nc_acc"], "wm_acc_before": curve[0]["wm_acc"]}
         cost = Cost(epochs=log.epochs, samples=log.samples, steps=log.steps, seconds=time.perf_counter() - start)

@@ -321,6 +321,12 @@ if on traffic; then
   run run --task traffic --scheme zhang,adi,deepsigns,uchida,zhang_noise --attack finetune \
       --setting finetune:ftll,rtal,rtll --profile quick --seeds 1,2 --clean-from results/store \
       --out "$OUT/traffic-ft-s36"
+  # thirty-seventh session: zhang_unrelated's seed-1 ftll / rtll / rtal, the clean model's pruning on seeds 1-2
+  run run --task traffic --scheme zhang_unrelated --attack finetune --setting finetune:ftll,rtal,rtll \
+      --profile quick --seeds 1, --clean-from results/store --out "$OUT/traffic-s37"
+  run run --task traffic --scheme none --attack pruning --profile quick --seeds 1,2 --out "$OUT/traffic-s37"
+  run run --task traffic --scheme null_embedding --attack extraction --setting extraction:ood_noise,ood_data \
+      --profile quick --seeds 1,2 --clean-from results/store --out "$OUT/traffic-s37"
   run run --task traffic --scheme null_embedding,zhang --attack none,piracy --profile quick --seeds 1 \
       --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
   # fourth session: the other schemes' owners, Table 1 piracy on Traffic, pruning (Fig. 6), extraction (Table 6)
