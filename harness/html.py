@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from harness.leaderboard import atomic_write_text
-from harness.report import (Table, _column_key, aggregate, before_rows, build_tables, isnum, open_store, prepare,
-                            provenance, run_status, verdict)
+from harness.report import (Table, _column_key, aggregate, before_rows, build_tables, isnum, mark, open_store,
+                            prepare, provenance, run_status, verdict)
 from harness.store import Store
 
 MAX_IMAGES_BYTES = 3_500_000  # keeps the page well under 5 MB
@@ -163,7 +163,7 @@ def leaderboard_html(raw: pd.DataFrame) -> str:
                  _num_td(r["seeds"], f"{int(r['seeds'])}"), _num_td(clean, _pct(clean)),
                  _num_td(cost, f"{cost:.2f}" if cost is not None else "—"),
                  _num_td(r["nc_acc_before"], _pct(r["nc_acc_before"])), _num_td(r["wm_acc_before"], _pct(r["wm_acc_before"])),
-                 _num_td(r["verified_before"], "✓" if r["verified_before"] >= 0.5 else "✗")]
+                 _num_td(r["verified_before"], mark(r["verified_before"], r["seeds"]))]
         for a, s in attacks:
             if (*key, a, s) in idx.index:
                 x = idx.loc[(*key, a, s)]

@@ -6,7 +6,8 @@ rows it shows, so any number can be traced to the run that made it. The same
 ``Table`` objects feed ``tables.md`` and the HTML page (harness/html.py).
 
 Accuracies are stored as fractions and printed as percentages. A share of seeds
-that verified is printed as ✓ when >= 0.5, else ✗.
+that verified is printed as ✓ when >= 0.5, else ✗; where the seeds split, the count
+follows (``✓ 2/3``: two of three seeds verified), so a majority never reads as unanimous.
 
 Verdict of one (scheme, attack) cell, shared with the HTML matrix and ``bench check``:
   unverified  the owner watermark did not verify before the attack (e.g. scheme ``none``)
@@ -85,8 +86,14 @@ def num(x: Any, digits: int = 2) -> str:
     return f"{x:.{digits}f}" if isnum(x) else "—"
 
 
-def mark(share: Any) -> str:
-    return ("✓" if share >= 0.5 else "✗") if isnum(share) else "—"
+def mark(share: Any, seeds: Any = None) -> str:
+    """✓/✗ for a share of seeds; with the seed count, a split share adds "k/n"."""
+    if not isnum(share):
+        return "—"
+    word = "✓" if share >= 0.5 else "✗"
+    if isnum(seeds) and seeds > 1 and 0 < share < 1:
+        word += f" {round(share * seeds)}/{int(seeds)}"
+    return word
 
 
 def attack_metric(row: Mapping[str, Any], key: str) -> Any:
@@ -216,16 +223,17 @@ def matrix_table(raw: pd.DataFrame, task: str, arch: str, profile: str) -> Table
                 continue
             r = sub.loc[(a, s)]
             if a == "none":
-                cells.append(f"{pct(r['nc_acc_before'], 1)} / {pct(r['wm_acc_before'], 1)} {mark(r['verified_before'])}")
+                cells.append(f"{pct(r['nc_acc_before'], 1)} / {pct(r['wm_acc_before'], 1)} {mark(r['verified_before'], r['seeds'])}")
                 continue
-            cell = f"{pct(r['nc_acc_after'], 1)} / {pct(r['wm_acc_after'], 1)} {mark(r['verified_after'])}"
+            cell = f"{pct(r['nc_acc_after'], 1)} / {pct(r['wm_acc_after'], 1)} {mark(r['verified_after'], r['seeds'])}"
             if a == "piracy":
-                cell += f" · pirate {mark(r['pirate_verified'])}"
+                cell += f" · pirate {mark(r['pirate_verified'], r['seeds'])}"
             cells.append(cell)
         rows.append(cells)
     return Table(f"Scheme x attack ({label(task, arch, profile)})", ["scheme"] + [f"{a}/{s}" for a, s in cols], rows,
                  provenance(raw), "Cells: NC after / owner WM after (%), ✓ = owner watermark verifies "
-                 "(share of seeds >= 0.5); `none` column: before any attack.", task, profile)
+                 "on at least half the seeds (\"✓ 2/3\": on 2 of 3 where seeds split); `none` column: before any "
+                 "attack.", task, profile)
 
 
 def _column_key(col: tuple[str, str]) -> tuple:
@@ -247,8 +255,8 @@ def piracy_table(raw: pd.DataFrame, task: str, arch: str, profile: str) -> Table
     for _, r in board.sort_values(["scheme", "setting"], key=_sort_key).iterrows():
         rows.append([r["scheme"], r["setting"], str(int(r["seeds"])),
                      f"{pct(r['nc_acc_before'])} / {pct(r['nc_acc_after'])}",
-                     f"{pct(r['wm_acc_before'])} / {pct(r['wm_acc_after'])}", mark(r["verified_after"]),
-                     pct_std(r["pirate_wm_acc"], r.get("m.pirate_wm_acc_std")), mark(r["pirate_verified"]),
+                     f"{pct(r['wm_acc_before'])} / {pct(r['wm_acc_after'])}", mark(r["verified_after"], r.get("seeds")),
+                     pct_std(r["pirate_wm_acc"], r.get("m.pirate_wm_acc_std")), mark(r["pirate_verified"], r.get("seeds")),
                      pval(r.get("m.pirate_p_value_median")), verdict(r)])
     return Table(f"Tables 1/3: piracy ({label(task, arch, profile)})",
                  ["scheme", "setting", "seeds", "NC before / after", "owner WM before / after", "owner verified",
@@ -305,7 +313,7 @@ def cost_table(raw: pd.DataFrame, task: str, arch: str, profile: str) -> Table |
         clean = r["nc_acc_clean"] if isnum(r["nc_acc_clean"]) else (clean_ref.iloc[0] if len(clean_ref) else math.nan)
         cost = 100 * (clean - r["nc_acc_before"]) if isnum(clean) and isnum(r["nc_acc_before"]) else math.nan
         rows.append([r["scheme"], str(int(r["seeds"])), pct(clean), pct_std(r["nc_acc_before"], r["nc_acc_before_std"]),
-                     num(cost), pct_std(r["wm_acc_before"], r["wm_acc_before_std"]), mark(r["verified_before"])])
+                     num(cost), pct_std(r["wm_acc_before"], r["wm_acc_before_std"]), mark(r["verified_before"], r.get("seeds"))])
     return Table(f"Table 4: cost of embedding ({label(task, arch, profile)})",
                  ["scheme", "seeds", "clean NC", "watermarked NC", "NC cost (pt)", "WM acc", "verified"], rows,
                  provenance(before), "", task, profile)
@@ -323,8 +331,8 @@ def neural_cleanse_table(raw: pd.DataFrame, task: str, arch: str, profile: str) 
     board = aggregate(sel)
     rows = []
     for _, r in board.sort_values(["scheme", "setting"], key=_sort_key).iterrows():
-        rows.append([r["scheme"], r["setting"], num(r.get("m.anomaly_index")), mark(r.get("m.flagged")),
-                     mark(r.get("m.hit")), pct(r["nc_acc_after"]), pct(r["wm_acc_after"]), mark(r["verified_after"])])
+        rows.append([r["scheme"], r["setting"], num(r.get("m.anomaly_index")), mark(r.get("m.flagged"), r.get("seeds")),
+                     mark(r.get("m.hit"), r.get("seeds")), pct(r["nc_acc_after"]), pct(r["wm_acc_after"]), mark(r["verified_after"], r.get("seeds"))])
     return Table(f"Table 5: Neural Cleanse ({label(task, arch, profile)})",
                  ["scheme", "setting", "anomaly index", "flagged (> 2)", "flagged = WM target", "NC after unlearning",
                   "WM after unlearning", "verified"], rows, provenance(sel), "", task, profile)
@@ -346,7 +354,7 @@ def extraction_table(raw: pd.DataFrame, task: str, arch: str, profile: str) -> T
         cells = {}
         for _, r in sub.iterrows():
             cells[r["col"]] = (f"{pct(attack_metric(r, 'substitute_nc_acc'))} / {pct(r['wm_acc_after'])} "
-                               f"{mark(r['verified_after'])}")
+                               f"{mark(r['verified_after'], r['seeds'])}")
         rows.append([scheme, str(source)] + [cells.get(c, "") for c in cols])
     return Table(f"Table 6: model extraction ({label(task, arch, profile)})", ["scheme", "source"] + cols, rows,
                  provenance(sel), "Cells: substitute NC / owner WM on the substitute (%), per number of attacker "
@@ -367,7 +375,7 @@ def transfer_tables(raw: pd.DataFrame, task: str, arch: str, profile: str) -> li
         for m in modes:
             r = sub.loc[m] if m in sub.index else None
             s7.append("" if r is None else pct(attack_metric(r, "student_acc")))
-            s8.append("" if r is None else f"{pct(r['wm_acc_after'])} {mark(r['verified_after'])}")
+            s8.append("" if r is None else f"{pct(r['wm_acc_after'])} {mark(r['verified_after'], r['seeds'])}")
         t7.append(s7)
         t8.append(s8)
     name, prov = label(task, arch, profile), provenance(sel)
@@ -399,7 +407,7 @@ def pruning_table(raw: pd.DataFrame, curves: pd.DataFrame, task: str, arch: str,
         at = c.iloc[(c["rate"] - rate).abs().argsort()[:1]] if isnum(rate) and not c.empty else pd.DataFrame()
         get = lambda k: float(at[k].iloc[0]) if k in at and len(at) else math.nan  # noqa: E731
         rows.append([r["scheme"], r["setting"], str(int(r["seeds"])), num(rate), pct(get("nc_acc")), pct(get("wm_acc")),
-                     mark(get("verified"))])
+                     mark(get("verified"), r.get("seeds"))])
     return Table(f"Pruning: largest rate within 5 pt of NC ({label(task, arch, profile)})",
                  ["scheme", "setting", "seeds", "max rate", "NC there", "WM there", "verified there"], rows,
                  provenance(sel), "", task, profile)

@@ -7,7 +7,7 @@ import pytest
 
 from _report_fixture import COMMAND, SCHEMES, fill_store, one_row_store
 from harness.errors import BadInput
-from harness.report import verdict, write_report
+from harness.report import mark, verdict, write_report
 from harness.store import Store
 
 
@@ -75,6 +75,15 @@ def test_plots_skipped_without_curves(tmp_path):
     md = paths[0].read_text()
     assert "| none | 1 | 98.00 | 98.00 | 0.00 | 10.00 | ✗ |" in md  # no clean NC stored: the none model is it
     assert "No row of this store matches a published row." in md
+
+
+@pytest.mark.parametrize("share, seeds, text", [
+    (1.0, 3, "✓"), (0.0, 3, "✗"), (2 / 3, 3, "✓ 2/3"), (1 / 3, 3, "✗ 1/3"), (0.5, 2, "✓ 1/2"),
+    (2 / 3, None, "✓"), (float("nan"), 3, "—"),
+])
+def test_mark_shows_the_count_where_seeds_split(share, seeds, text):
+    # A majority must not read as unanimous: 2 of 3 seeds verified prints "✓ 2/3", not a bare ✓.
+    assert mark(share, seeds) == text
 
 
 def test_missing_store_is_bad_input(tmp_path):
