@@ -7,7 +7,8 @@ rows it shows, so any number can be traced to the run that made it. The same
 
 Accuracies are stored as fractions and printed as percentages. A share of seeds
 that verified is printed as ✓ when >= 0.5, else ✗; where the seeds split, the count
-follows (``✓ 2/3``: two of three seeds verified), so a majority never reads as unanimous.
+follows (``✓ 2/3``: two of three seeds verified; ``✓ 67%`` for a share of pirate keys), so a
+majority never reads as unanimous.
 
 Verdict of one (scheme, attack) cell, shared with the HTML matrix and ``bench check``:
   unverified  the owner watermark did not verify before the attack (e.g. scheme ``none``)
@@ -21,6 +22,7 @@ Verdict of one (scheme, attack) cell, shared with the HTML matrix and ``bench ch
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,12 +89,19 @@ def num(x: Any, digits: int = 2) -> str:
 
 
 def mark(share: Any, seeds: Any = None) -> str:
-    """✓/✗ for a share of seeds; with the seed count, a split share adds "k/n"."""
+    """✓/✗ for a share of seeds; a split share adds "k/n" of the seeds, or a percentage.
+
+    Callers pass no ``seeds`` for shares that do not count seeds, e.g. piracy's ``pirate_verified``
+    (a share of pirate keys within each seed, then a mean over seeds): those print as a percentage.
+    """
     if not isnum(share):
         return "—"
     word = "✓" if share >= 0.5 else "✗"
-    if isnum(seeds) and seeds > 1 and 0 < share < 1:
-        word += f" {round(share * seeds)}/{int(seeds)}"
+    if 0 < share < 1:
+        n = float(seeds) if isinstance(seeds, numbers.Real) else math.nan  # pandas gives numpy ints
+        k = share * n if isnum(n) and n > 1 else None
+        whole = k is not None and abs(k - round(k)) < 1e-6
+        word += f" {round(k)}/{int(n)}" if whole else f" {100 * share:.0f}%"
     return word
 
 
@@ -227,7 +236,7 @@ def matrix_table(raw: pd.DataFrame, task: str, arch: str, profile: str) -> Table
                 continue
             cell = f"{pct(r['nc_acc_after'], 1)} / {pct(r['wm_acc_after'], 1)} {mark(r['verified_after'], r['seeds'])}"
             if a == "piracy":
-                cell += f" · pirate {mark(r['pirate_verified'], r['seeds'])}"
+                cell += f" · pirate {mark(r['pirate_verified'])}"
             cells.append(cell)
         rows.append(cells)
     return Table(f"Scheme x attack ({label(task, arch, profile)})", ["scheme"] + [f"{a}/{s}" for a, s in cols], rows,
@@ -256,7 +265,7 @@ def piracy_table(raw: pd.DataFrame, task: str, arch: str, profile: str) -> Table
         rows.append([r["scheme"], r["setting"], str(int(r["seeds"])),
                      f"{pct(r['nc_acc_before'])} / {pct(r['nc_acc_after'])}",
                      f"{pct(r['wm_acc_before'])} / {pct(r['wm_acc_after'])}", mark(r["verified_after"], r.get("seeds")),
-                     pct_std(r["pirate_wm_acc"], r.get("m.pirate_wm_acc_std")), mark(r["pirate_verified"], r.get("seeds")),
+                     pct_std(r["pirate_wm_acc"], r.get("m.pirate_wm_acc_std")), mark(r["pirate_verified"]),
                      pval(r.get("m.pirate_p_value_median")), verdict(r)])
     return Table(f"Tables 1/3: piracy ({label(task, arch, profile)})",
                  ["scheme", "setting", "seeds", "NC before / after", "owner WM before / after", "owner verified",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from _report_fixture import COMMAND, SCHEMES, fill_store, one_row_store
@@ -79,10 +80,12 @@ def test_plots_skipped_without_curves(tmp_path):
 
 @pytest.mark.parametrize("share, seeds, text", [
     (1.0, 3, "✓"), (0.0, 3, "✗"), (2 / 3, 3, "✓ 2/3"), (1 / 3, 3, "✗ 1/3"), (0.5, 2, "✓ 1/2"),
-    (2 / 3, None, "✓"), (float("nan"), 3, "—"),
+    (2 / 3, None, "✓ 67%"), (float("nan"), 3, "—"), (7 / 9, 3, "✓ 78%"), (0.4, 1, "✗ 40%"),
+    (2 / 3, np.int64(3), "✓ 2/3"),  # the seed count as pandas hands it over
 ])
 def test_mark_shows_the_count_where_seeds_split(share, seeds, text):
-    # A majority must not read as unanimous: 2 of 3 seeds verified prints "✓ 2/3", not a bare ✓.
+    # A majority must not read as unanimous: 2 of 3 seeds verified prints "✓ 2/3", not a bare ✓; a share
+    # that is not whole seeds (pirate keys: 7 of 9 over 3 seeds) prints as a percentage, never a wrong k/n.
     assert mark(share, seeds) == text
 
 
