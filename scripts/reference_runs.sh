@@ -327,6 +327,9 @@ if on traffic; then
   run run --task traffic --scheme none --attack pruning --profile quick --seeds 1,2 --out "$OUT/traffic-s37"
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:ood_noise,ood_data \
       --profile quick --seeds 1,2 --clean-from results/store --out "$OUT/traffic-s37"
+  # thirty-eighth session: Neural Cleanse on Zhang's seed-1 owner (about 2 hours on 2 threads)
+  run run --task traffic --scheme zhang --attack neural_cleanse --profile quick --seeds 1, \
+      --clean-from results/store --out "$OUT/traffic-s38"
   run run --task traffic --scheme null_embedding,zhang --attack none,piracy --profile quick --seeds 1 \
       --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
   # fourth session: the other schemes' owners, Table 1 piracy on Traffic, pruning (Fig. 6), extraction (Table 6)
