@@ -251,8 +251,8 @@ def render_html(store: Store | str | os.PathLike, out_dir: str | os.PathLike, ta
         main = "<p>No results in this store yet.</p>"
     else:
         main = (f"<h2>Leaderboard</h2>{_prov(provenance(raw))}<p class=note>Click a column header to sort "
-                "(again to reverse). Accuracies in %; verified = share of seeds &ge; 0.5. Verdict cells use "
-                "the definitions below.</p>" + leaderboard_html(raw)
+                "(again to reverse). Accuracies in %; verified = share of seeds &ge; 0.5 (split seeds show the "
+                "count, e.g. ✓ 2/3). Verdict cells use the definitions below.</p>" + leaderboard_html(raw)
                 + f"<h2>Scheme x attack verdicts</h2><p class=legend>{legend}</p>"
                 "<p class=note>verified: no attack, the watermark verifies · robust: the owner watermark still "
                 "verifies and no forgery · removed: the owner watermark no longer verifies while NC stays within "
