@@ -327,8 +327,8 @@ if on traffic; then
   run run --task traffic --scheme none --attack pruning --profile quick --seeds 1,2 --out "$OUT/traffic-s37"
   run run --task traffic --scheme null_embedding --attack extraction --setting extraction:ood_noise,ood_data \
       --profile quick --seeds 1,2 --clean-from results/store --out "$OUT/traffic-s37"
-  # thirty-eighth session: Neural Cleanse on Zhang's seed-1 owner (about 2 hours on 2 threads)
-  run run --task traffic --scheme zhang --attack neural_cleanse --profile quick --seeds 1, \
+  # thirty-eighth session: Neural Cleanse on Zhang's and Adi's seed-1 owners (about 2 hours each on 2 threads)
+  run run --task traffic --scheme zhang,adi --attack neural_cleanse --profile quick --seeds 1, \
       --clean-from results/store --out "$OUT/traffic-s38"
   # thirty-eighth session: zhang_unrelated's all-query extraction on seeds 0-1 (seed 2 is in the twenty-first's)
   run run --task traffic --scheme zhang_unrelated --attack extraction --setting extraction:all --profile quick \
