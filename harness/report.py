@@ -73,7 +73,8 @@ class Table:
 
 
 def isnum(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    """A finite real number, numpy scalars included (pandas hands over numpy ints), booleans excluded."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def pct(x: Any, digits: int = 2) -> str:
@@ -98,10 +99,9 @@ def mark(share: Any, seeds: Any = None) -> str:
         return "—"
     word = "✓" if share >= 0.5 else "✗"
     if 0 < share < 1:
-        n = float(seeds) if isinstance(seeds, numbers.Real) else math.nan  # pandas gives numpy ints
-        k = share * n if isnum(n) and n > 1 else None
+        k = share * seeds if isnum(seeds) and seeds > 1 else None
         whole = k is not None and abs(k - round(k)) < 1e-6
-        word += f" {round(k)}/{int(n)}" if whole else f" {100 * share:.0f}%"
+        word += f" {round(k)}/{int(seeds)}" if whole else f" {100 * share:.0f}%"
     return word
 
 
@@ -264,7 +264,7 @@ def piracy_table(raw: pd.DataFrame, task: str, arch: str, profile: str) -> Table
     for _, r in board.sort_values(["scheme", "setting"], key=_sort_key).iterrows():
         rows.append([r["scheme"], r["setting"], str(int(r["seeds"])),
                      f"{pct(r['nc_acc_before'])} / {pct(r['nc_acc_after'])}",
-                     f"{pct(r['wm_acc_before'])} / {pct(r['wm_acc_after'])}", mark(r["verified_after"], r.get("seeds")),
+                     f"{pct(r['wm_acc_before'])} / {pct(r['wm_acc_after'])}", mark(r["verified_after"], r["seeds"]),
                      pct_std(r["pirate_wm_acc"], r.get("m.pirate_wm_acc_std")), mark(r["pirate_verified"]),
                      pval(r.get("m.pirate_p_value_median")), verdict(r)])
     return Table(f"Tables 1/3: piracy ({label(task, arch, profile)})",
@@ -322,7 +322,7 @@ def cost_table(raw: pd.DataFrame, task: str, arch: str, profile: str) -> Table |
         clean = r["nc_acc_clean"] if isnum(r["nc_acc_clean"]) else (clean_ref.iloc[0] if len(clean_ref) else math.nan)
         cost = 100 * (clean - r["nc_acc_before"]) if isnum(clean) and isnum(r["nc_acc_before"]) else math.nan
         rows.append([r["scheme"], str(int(r["seeds"])), pct(clean), pct_std(r["nc_acc_before"], r["nc_acc_before_std"]),
-                     num(cost), pct_std(r["wm_acc_before"], r["wm_acc_before_std"]), mark(r["verified_before"], r.get("seeds"))])
+                     num(cost), pct_std(r["wm_acc_before"], r["wm_acc_before_std"]), mark(r["verified_before"], r["seeds"])])
     return Table(f"Table 4: cost of embedding ({label(task, arch, profile)})",
                  ["scheme", "seeds", "clean NC", "watermarked NC", "NC cost (pt)", "WM acc", "verified"], rows,
                  provenance(before), "", task, profile)
@@ -340,8 +340,9 @@ def neural_cleanse_table(raw: pd.DataFrame, task: str, arch: str, profile: str) 
     board = aggregate(sel)
     rows = []
     for _, r in board.sort_values(["scheme", "setting"], key=_sort_key).iterrows():
-        rows.append([r["scheme"], r["setting"], num(r.get("m.anomaly_index")), mark(r.get("m.flagged"), r.get("seeds")),
-                     mark(r.get("m.hit"), r.get("seeds")), pct(r["nc_acc_after"]), pct(r["wm_acc_after"]), mark(r["verified_after"], r.get("seeds"))])
+        n = r["seeds"]
+        rows.append([r["scheme"], r["setting"], num(r.get("m.anomaly_index")), mark(r.get("m.flagged"), n),
+                     mark(r.get("m.hit"), n), pct(r["nc_acc_after"]), pct(r["wm_acc_after"]), mark(r["verified_after"], n)])
     return Table(f"Table 5: Neural Cleanse ({label(task, arch, profile)})",
                  ["scheme", "setting", "anomaly index", "flagged (> 2)", "flagged = WM target", "NC after unlearning",
                   "WM after unlearning", "verified"], rows, provenance(sel), "", task, profile)
@@ -416,7 +417,7 @@ def pruning_table(raw: pd.DataFrame, curves: pd.DataFrame, task: str, arch: str,
         at = c.iloc[(c["rate"] - rate).abs().argsort()[:1]] if isnum(rate) and not c.empty else pd.DataFrame()
         get = lambda k: float(at[k].iloc[0]) if k in at and len(at) else math.nan  # noqa: E731
         rows.append([r["scheme"], r["setting"], str(int(r["seeds"])), num(rate), pct(get("nc_acc")), pct(get("wm_acc")),
-                     mark(get("verified"), r.get("seeds"))])
+                     mark(get("verified"), r["seeds"])])
     return Table(f"Pruning: largest rate within 5 pt of NC ({label(task, arch, profile)})",
                  ["scheme", "setting", "seeds", "max rate", "NC there", "WM there", "verified there"], rows,
                  provenance(sel), "", task, profile)
