@@ -333,8 +333,8 @@ if on traffic; then
   # thirty-eighth session: zhang_unrelated's all-query extraction on seeds 0-1 (seed 2 is in the twenty-first's)
   run run --task traffic --scheme zhang_unrelated --attack extraction --setting extraction:all --profile quick \
       --seeds 0,1 --clean-from results/store --out "$OUT/traffic-s38"
-  # thirty-ninth session: Neural Cleanse on zhang_noise's seed-1 owner (70 minutes on 2 threads)
-  run run --task traffic --scheme zhang_noise --attack neural_cleanse --profile quick --seeds 1, \
+  # thirty-ninth session: Neural Cleanse on zhang_noise's and DeepSigns' seed-1 owners (70 minutes each on 2 threads)
+  run run --task traffic --scheme zhang_noise,deepsigns --attack neural_cleanse --profile quick --seeds 1, \
       --clean-from results/store --out "$OUT/traffic-s39"
   run run --task traffic --scheme null_embedding,zhang --attack none,piracy --profile quick --seeds 1 \
       --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
