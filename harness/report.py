@@ -335,7 +335,8 @@ def neural_cleanse_table(raw: pd.DataFrame, task: str, arch: str, profile: str) 
         return None
     sel = sel.copy()
     if "m.flagged_label" in sel and "m.target_label" in sel:
-        sel["m.hit"] = [float(bool(f) and str(a) == str(b)) if isnum(a) or isinstance(a, str) else math.nan
+        # a scheme without a backdoor target (none, uchida, deepsigns) has nothing to hit: "—", not a miss
+        sel["m.hit"] = [float(bool(f) and str(a) == str(b)) if isnum(b) or isinstance(b, str) else math.nan
                         for f, a, b in zip(sel.get("m.flagged", False), sel["m.flagged_label"], sel["m.target_label"])]
     board = aggregate(sel)
     rows = []

@@ -29,6 +29,9 @@ def test_tables_carry_the_fixture_numbers(report):
     assert "| null_embedding | paper | 2 | 97.10 / 15.00 | 99.00 / 5.00 | ✗ | 9.00 ± 2.00 | ✗ | - | destroyed |" in md
     # Table 5: anomaly index mean over seeds (3.10 and 3.102), flagged, and the flagged label is the target.
     assert "| adi | detect_unlearn | 3.10 | ✓ | ✓ | 95.50 | 90.00 | ✓ |" in md
+    # a scheme without a backdoor target has no "flagged = WM target" to miss: "—", not ✗
+    assert "| uchida | detect_unlearn | 1.10 | ✗ | — |" in md and "| none | detect_unlearn | 0.90 | ✗ | — |" in md
+    assert "| null_embedding | detect_unlearn | 1.30 | ✗ | ✗ |" in md
     # Table 6: substitute NC per data size, by source.
     assert "| uchida | in_distribution | 90.10 / 10.00 ✗ | 95.10 / 10.00 ✗ |" in md
     assert "| uchida | noise |  | 30.10 / 10.00 ✗ |" in md
