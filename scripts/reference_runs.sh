@@ -337,13 +337,15 @@ if on traffic; then
   run run --task traffic --scheme zhang_noise,deepsigns --attack neural_cleanse --profile quick --seeds 1, \
       --clean-from results/store --out "$OUT/traffic-s39"
   # fortieth session: Neural Cleanse on Uchida's seed-1 owner (77 minutes on 2 threads, owner included), then its
-  # all-query and out-of-distribution extraction on the cached owner, and Zhang's
+  # all-query and out-of-distribution extraction on the cached owner, and Zhang's and Adi's
   run run --task traffic --scheme uchida --attack neural_cleanse --profile quick --seeds 1, \
       --clean-from results/store --out "$OUT/traffic-s40"
   run run --task traffic --scheme uchida --attack extraction --setting extraction:all,ood_noise,ood_data \
       --profile quick --seeds 1, --clean-from results/store --out "$OUT/traffic-s40"
   run run --task traffic --scheme zhang --attack extraction --setting extraction:all,ood_noise,ood_data \
       --profile quick --seeds 1, --clean-from results/store --out "$OUT/traffic-s40z"
+  run run --task traffic --scheme adi --attack extraction --setting extraction:all,ood_noise,ood_data \
+      --profile quick --seeds 1, --clean-from results/store --out "$OUT/traffic-s40a"
   run run --task traffic --scheme null_embedding,zhang --attack none,piracy --profile quick --seeds 1 \
       --param piracy.pirate_keys=1 --out "$OUT/traffic-quick-v2"
   # fourth session: the other schemes' owners, Table 1 piracy on Traffic, pruning (Fig. 6), extraction (Table 6)
