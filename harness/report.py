@@ -334,10 +334,9 @@ def neural_cleanse_table(raw: pd.DataFrame, task: str, arch: str, profile: str) 
     if sel.empty:
         return None
     sel = sel.copy()
-    if "m.flagged_label" in sel and "m.target_label" in sel:
-        # a scheme without a backdoor target (none, uchida, deepsigns) has nothing to hit: "—", not a miss
-        sel["m.hit"] = [float(bool(f) and str(a) == str(b)) if isnum(b) or isinstance(b, str) else math.nan
-                        for f, a, b in zip(sel.get("m.flagged", False), sel["m.flagged_label"], sel["m.target_label"])]
+    if "m.flagged_correct" in sel:
+        # the attack's own verdict; null where the scheme has no backdoor target (none, uchida, deepsigns): "—"
+        sel["m.hit"] = pd.to_numeric(sel["m.flagged_correct"].map({True: 1.0, False: 0.0}), errors="coerce")
     board = aggregate(sel)
     rows = []
     for _, r in board.sort_values(["scheme", "setting"], key=_sort_key).iterrows():

@@ -58,9 +58,10 @@ def fill_store(folder: Path, *, schemes: dict | None = None, task: str = TASK) -
             cells.append(("finetune", "ftal", AFTER.get((scheme, "finetune", "ftal"), (0.97, wm, ver, None, None)), {}))
             cells.append(("pruning", "magnitude", (0.10, 0.10, 0.0, None, None), {}))
             anomaly = {"none": 0.9, "null_embedding": 1.3, "uchida": 1.1, "adi": 3.1}.get(scheme, 1.0)
+            target = 5 if scheme in ("null_embedding", "adi") else None
             cells.append(("neural_cleanse", "detect_unlearn", (nc - 0.01, wm * 0.9, ver, None, None),
                           {"anomaly_index": anomaly + d, "flagged": anomaly > 2, "flagged_label": 5,
-                           "target_label": 5 if scheme in ("null_embedding", "adi") else None}))
+                           "target_label": target, "flagged_correct": anomaly > 2 if target is not None else None}))
             for setting, size, source in (("n1000", 1000, "in_distribution"), ("n5000", 5000, "in_distribution"),
                                           ("ood_noise", 5000, "noise")):
                 sub = {"n1000": 0.90, "n5000": 0.95, "ood_noise": 0.30}[setting] + d
